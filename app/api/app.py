@@ -1,0 +1,141 @@
+"""The composition root: `create_app(settings)` builds the FastAPI app and wires every service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import torch
+from fastapi import FastAPI
+
+from app import __version__
+from app.api import classify, health, prompts
+from app.api.body_limit import BodyLimit
+from app.api.deps import Services
+from app.api.errors import install_error_handlers
+from app.api.middleware import RequestMetrics
+from app.backbone import Backbone, load_backbone
+from app.batcher import Batcher, BatchLimits
+from app.engine import Engine, Row
+from app.metrics import Metrics
+from app.prompt_admin import PromptAdmin
+from app.prompt_cache import PromptCache
+from app.registry import Registry
+from app.service import ClassifyService
+from app.settings import Settings
+from app.task import TaskSpec
+from app.tokenize import TextTokenizer
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    backbone: Backbone | None = None,
+    on_load_failure: Callable[[BaseException], None] | None = None,
+) -> FastAPI:
+    """The app answers /healthz at once and turns ready when the backbone is loaded and warm.
+
+    Pass a loaded `backbone` to share one between apps (tests); `on_load_failure` lets the CLI
+    stop the process when the backbone cannot be loaded.
+    """
+    metrics = Metrics(settings.task_metric_cap)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loader = asyncio.create_task(_start(app, settings, metrics, backbone, on_load_failure))
+        try:
+            yield
+        finally:
+            loader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loader
+            app.state.ready = False
+            services: Services | None = app.state.services
+            if services is not None:
+                await services.batcher.stop()
+                services.classify.close()
+
+    app = FastAPI(
+        title="promptserve",
+        version=__version__,
+        summary="Many prompt-tuned text classifiers, one frozen backbone, mixed-task batches.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.services = None
+    app.state.ready = False
+    app.state.not_ready_reason = "the backbone is loading"
+    install_error_handlers(app)
+    for router in (classify.router, prompts.router, health.router):
+        app.include_router(router)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, upload_bytes=settings.max_upload_bytes)
+    if settings.admin_token is None:
+        log.warning("no admin token configured: upload, activate and delete are open to anyone")
+    return app
+
+
+async def _start(
+    app: FastAPI,
+    settings: Settings,
+    metrics: Metrics,
+    backbone: Backbone | None,
+    on_load_failure: Callable[[BaseException], None] | None,
+) -> None:
+    try:
+        if backbone is None:
+            backbone = await asyncio.to_thread(
+                load_backbone, settings.backbone, settings.device, settings.precision
+            )
+        services = await asyncio.to_thread(build_services, settings, backbone, metrics)
+        services.batcher.start()
+    except Exception as exc:
+        log.critical("cannot start: %s", exc, exc_info=True)
+        app.state.not_ready_reason = f"startup failed: {exc}"
+        if on_load_failure is not None:
+            on_load_failure(exc)
+        return
+    app.state.services = services
+    app.state.ready = True
+    log.info("ready: %d tasks registered", len(services.registry.task_ids()))
+
+
+def build_services(settings: Settings, backbone: Backbone, metrics: Metrics) -> Services:
+    """Registry, cache, batcher and service over one loaded backbone; warms the model up."""
+    engine = Engine(backbone)
+    registry = Registry(settings.prompts_dir, backbone.identity)
+    registry.load()
+
+    def load_task(task: str, version: int):  # type: ignore[no-untyped-def]
+        return engine.to_device(registry.read_spec(task, version), task, version)
+
+    cache = PromptCache(settings.cache_bytes, load_task)
+    limits = BatchLimits(
+        max_batch_size=settings.max_batch_size,
+        max_batch_tokens=settings.max_batch_tokens,
+        max_wait_s=settings.max_wait_ms / 1000,
+        queue_limit=settings.queue_limit,
+    )
+    batcher: Batcher[Row, torch.Tensor] = Batcher(engine.forward, limits, observer=metrics)
+    tokenizer = TextTokenizer(backbone.tokenizer, settings.max_text_chars)
+    service = ClassifyService(engine, registry, cache, batcher, tokenizer, settings.request_timeout_s)
+    metrics.watch(lambda: batcher.depth, lambda: len(registry.task_ids()), cache.stats)
+    metrics.info.info({"backbone": backbone.identity.name, "fingerprint": backbone.identity.fingerprint,
+                       "device": str(backbone.device), "precision": backbone.precision})
+    warm_up(engine, tokenizer)
+    return Services(backbone, registry, service, PromptAdmin(registry, cache), batcher)
+
+
+def warm_up(engine: Engine, tokenizer: TextTokenizer) -> None:
+    """One forward through every pooling path, so the first request pays no first-call costs."""
+    hidden = engine.backbone.hidden_size
+    spec = TaskSpec(torch.zeros(4, hidden), torch.zeros(2, hidden), torch.zeros(2), ("a", "b"))
+    ids = tokenizer(["warming up the backbone"], max_tokens=32)[0].input_ids
+    rows = [Row(ids, engine.to_device(TaskSpec(spec.prompt, spec.head_weight, spec.head_bias, spec.labels,
+                                               pooling), "warmup", 0))
+            for pooling in ("mean", "cls", "first")]
+    engine.forward(rows)

@@ -1,0 +1,36 @@
+"""POST /classify."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from app.api.auth import require_classify
+from app.api.deps import MetricsDep, ServicesDep, SettingsDep
+from app.api.errors import ERROR_RESPONSES
+from app.api.schemas import ClassifyRequest, ClassifyResponse, PredictionOut
+from app.errors import InvalidRequest, TooLarge
+
+router = APIRouter(tags=["classify"])
+
+
+@router.post(
+    "/classify",
+    response_model=ClassifyResponse,
+    response_model_exclude_none=True,
+    responses=ERROR_RESPONSES,
+    dependencies=[Depends(require_classify)],
+)
+async def classify(
+    body: ClassifyRequest, services: ServicesDep, settings: SettingsDep, metrics: MetricsDep
+) -> ClassifyResponse:
+    texts = body.texts()
+    if not texts:
+        raise InvalidRequest("inputs must hold at least one text")
+    if len(texts) > settings.max_client_batch:
+        raise TooLarge(f"{len(texts)} inputs; at most {settings.max_client_batch} per request")
+    result = await services.classify.classify(body.task, texts, body.version, body.return_all_scores)
+    metrics.count_task(result.task)
+    predictions = [PredictionOut(label=p.label, score=p.score, scores=p.scores) for p in result.predictions]
+    return ClassifyResponse(
+        task=result.task, version=result.version, predictions=predictions, truncated=result.truncated
+    )

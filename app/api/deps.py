@@ -1,0 +1,48 @@
+"""Injected services for routes: `Annotated[..., Depends()]` aliases over `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.backbone import Backbone
+from app.batcher import Batcher
+from app.errors import NotReady
+from app.metrics import Metrics
+from app.prompt_admin import PromptAdmin
+from app.registry import Registry
+from app.service import ClassifyService
+from app.settings import Settings
+
+
+@dataclass
+class Services:
+    """Everything built once the backbone is loaded; None on app.state until then."""
+
+    backbone: Backbone
+    registry: Registry
+    classify: ClassifyService
+    admin: PromptAdmin
+    batcher: Batcher
+
+
+def get_services(request: Request) -> Services:
+    services: Services | None = request.app.state.services
+    if services is None or not request.app.state.ready:
+        raise NotReady("the backbone is still loading; retry shortly")
+    return services
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

@@ -1,0 +1,79 @@
+"""The one place domain errors become HTTP: status codes and one JSON error shape."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import errors
+from app.api.schemas import ErrorResponse
+
+log = logging.getLogger(__name__)
+
+STATUS_OF: dict[type[errors.PromptserveError], int] = {
+    errors.TaskNotFound: 404,
+    errors.VersionNotFound: 404,
+    errors.InvalidTaskId: 422,
+    errors.InvalidPrompt: 422,
+    errors.InvalidRequest: 422,
+    errors.Conflict: 409,
+    errors.TooLarge: 413,
+    errors.Unauthorized: 401,
+    errors.Overloaded: 503,
+    errors.NotReady: 503,
+    errors.ShuttingDown: 503,
+    errors.DeadlineExceeded: 504,
+}
+
+# Declared on routes so the OpenAPI spec lists the error responses too.
+ERROR_RESPONSES: dict[int | str, dict] = {
+    code: {"model": ErrorResponse} for code in (401, 404, 409, 413, 422, 503, 504)
+}
+
+
+def error_response(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status, headers=headers)
+
+
+async def _domain(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.PromptserveError)
+    status = next(code for kind, code in STATUS_OF.items() if isinstance(exc, kind))
+    headers = None
+    if isinstance(exc, errors.Overloaded):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+    elif isinstance(exc, errors.Unauthorized):
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, errors.NotReady | errors.ShuttingDown):
+        headers = {"Retry-After": "1"}
+    return error_response(status, type(exc).__name__, str(exc), headers)
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}" for err in exc.errors()
+    ]
+    return error_response(422, "InvalidRequest", "; ".join(problems) or "invalid request")
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+    return error_response(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(500, "InternalError", "internal error; see the server log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(errors.PromptserveError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

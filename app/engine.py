@@ -1,0 +1,151 @@
+"""The engine: one batched forward of the frozen backbone for rows of any mix of tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from app.backbone import Backbone
+from app.task import Pooling, TaskSpec
+
+
+@dataclass(frozen=True, eq=False)
+class DeviceTask:
+    """A task's tensors on the backbone's device: prompt in the model's dtype, head in fp32."""
+
+    task: str
+    version: int
+    prompt: torch.Tensor  # [m, d], model dtype
+    head_weight: torch.Tensor  # [L, d], fp32
+    head_bias: torch.Tensor  # [L], fp32
+    labels: tuple[str, ...]
+    pooling: Pooling
+
+    @property
+    def prompt_len(self) -> int:
+        return int(self.prompt.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.prompt, self.head_weight, self.head_bias))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One input text, already tokenized (special tokens included), for one task version."""
+
+    input_ids: Sequence[int]
+    task: DeviceTask
+
+    @property
+    def length(self) -> int:
+        """Positions this row takes in a forward: prompt plus tokens."""
+        return self.task.prompt_len + len(self.input_ids)
+
+
+class Engine:
+    """Runs mixed-task batches through one shared backbone; knows nothing of queues or HTTP."""
+
+    def __init__(self, backbone: Backbone) -> None:
+        self.backbone = backbone
+        self.pad_id = int(backbone.tokenizer.pad_token_id or 0)
+
+    def to_device(self, spec: TaskSpec, task: str, version: int) -> DeviceTask:
+        device, dtype = self.backbone.device, self.backbone.dtype
+        return DeviceTask(
+            task=task,
+            version=version,
+            prompt=spec.prompt.to(device=device, dtype=dtype),
+            head_weight=spec.head_weight.to(device=device, dtype=torch.float32),
+            head_bias=spec.head_bias.to(device=device, dtype=torch.float32),
+            labels=spec.labels,
+            pooling=spec.pooling,
+        )
+
+    def max_text_tokens(self, prompt_len: int) -> int:
+        """Tokens (special ones included) an input may keep next to a prompt of this length."""
+        return self.backbone.max_positions - prompt_len
+
+    @torch.inference_mode()
+    def forward(self, rows: Sequence[Row]) -> list[torch.Tensor]:
+        """Logits for each row, in order: fp32 CPU tensors of shape [L of the row's task]."""
+        assert rows, "forward needs at least one row"
+        inputs_embeds, attention_mask, prompt_lens, text_lens = self._assemble(rows)
+        outputs = self.backbone.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
+        hidden = outputs.last_hidden_state  # [batch, seq, hidden]
+        pooler_output = getattr(outputs, "pooler_output", None)
+        pooled = self._pool(rows, hidden, pooler_output, prompt_lens, text_lens)  # [batch, hidden]
+        return self._heads(rows, pooled.float())
+
+    def _assemble(
+        self, rows: Sequence[Row]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gather each row's prompt and token embeddings into one padded batch, in one index op."""
+        device = self.backbone.device
+        batch = len(rows)
+        tasks = list({id(row.task): row.task for row in rows}.values())
+        offsets, start = {}, 0
+        for task in tasks:
+            offsets[id(task)] = start
+            start += task.prompt_len
+        prompt_table = torch.cat([task.prompt for task in tasks])  # [sum of m, hidden]
+
+        max_text = max(len(row.input_ids) for row in rows)
+        ids = torch.full((batch, max_text), self.pad_id, dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row.input_ids)] = torch.as_tensor(row.input_ids, dtype=torch.long)
+        token_embeds = self.backbone.model.get_input_embeddings()(ids.to(device))  # [batch, text, hidden]
+        zero = prompt_table.new_zeros(1, prompt_table.shape[1])
+        source = torch.cat([prompt_table, token_embeds.reshape(-1, prompt_table.shape[1]), zero])
+
+        prompt_lens = torch.tensor([row.task.prompt_len for row in rows])[:, None]  # [batch, 1]
+        text_lens = torch.tensor([len(row.input_ids) for row in rows])[:, None]  # [batch, 1]
+        prompt_offsets = torch.tensor([offsets[id(row.task)] for row in rows])[:, None]
+        seq = int((prompt_lens + text_lens).max())
+        pos = torch.arange(seq)[None, :]  # [1, seq]
+        prompt_index = prompt_offsets + pos
+        text_index = start + torch.arange(batch)[:, None] * max_text + (pos - prompt_lens)
+        pad_index = torch.full_like(text_index, source.shape[0] - 1)
+        index = torch.where(
+            pos < prompt_lens, prompt_index, torch.where(pos < prompt_lens + text_lens, text_index, pad_index)
+        )  # [batch, seq]
+        inputs_embeds = source[index.to(device)]  # [batch, seq, hidden]
+        attention_mask = (pos < prompt_lens + text_lens).long().to(device)  # [batch, seq]
+        return inputs_embeds, attention_mask, prompt_lens.to(device), text_lens.to(device)
+
+    @staticmethod
+    def _pool(
+        rows: Sequence[Row],
+        hidden: torch.Tensor,
+        pooler_output: torch.Tensor | None,
+        prompt_lens: torch.Tensor,
+        text_lens: torch.Tensor,
+    ) -> torch.Tensor:
+        """Each row pooled by its own task's rule; prompt positions and padding never count."""
+        batch, seq, _ = hidden.shape
+        pos = torch.arange(seq, device=hidden.device)[None, :]
+        text_mask = (pos >= prompt_lens) & (pos < prompt_lens + text_lens)  # [batch, seq]
+        mean = (hidden.float() * text_mask[..., None]).sum(1) / text_lens.float()  # [batch, hidden]
+        cls = hidden[torch.arange(batch, device=hidden.device), prompt_lens[:, 0]].float()
+        first = (pooler_output if pooler_output is not None else hidden[:, 0]).float()
+        by_rule = {"mean": mean, "cls": cls, "first": first}
+        rules = [row.task.pooling for row in rows]
+        if len(set(rules)) == 1:
+            return by_rule[rules[0]]
+        return torch.stack([by_rule[rule][i] for i, rule in enumerate(rules)])
+
+    @staticmethod
+    def _heads(rows: Sequence[Row], pooled: torch.Tensor) -> list[torch.Tensor]:
+        """Apply each task's head to its own rows only."""
+        logits: list[torch.Tensor | None] = [None] * len(rows)
+        groups: dict[int, list[int]] = {}
+        for i, row in enumerate(rows):
+            groups.setdefault(id(row.task), []).append(i)
+        for indices in groups.values():
+            task = rows[indices[0]].task
+            out = (pooled[indices] @ task.head_weight.T + task.head_bias).cpu()  # [rows of task, L]
+            for j, i in enumerate(indices):
+                logits[i] = out[j].cpu()
+        return [x for x in logits if x is not None]

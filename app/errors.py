@@ -1,0 +1,57 @@
+"""Domain errors: raised by the core, turned into HTTP responses only at the API edge."""
+
+from __future__ import annotations
+
+
+class PromptserveError(Exception):
+    """Base of every error the service reports to a client."""
+
+
+class TaskNotFound(PromptserveError):
+    pass
+
+
+class VersionNotFound(PromptserveError):
+    pass
+
+
+class InvalidTaskId(PromptserveError):
+    pass
+
+
+class InvalidPrompt(PromptserveError):
+    """A prompt file or its metadata cannot be served (shape, dtype, values, backbone, format)."""
+
+
+class InvalidRequest(PromptserveError):
+    pass
+
+
+class Conflict(PromptserveError):
+    """The operation contradicts the registry's state (e.g. deleting the active version)."""
+
+
+class TooLarge(PromptserveError):
+    pass
+
+
+class Overloaded(PromptserveError):
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class DeadlineExceeded(PromptserveError):
+    pass
+
+
+class NotReady(PromptserveError):
+    pass
+
+
+class ShuttingDown(PromptserveError):
+    pass
+
+
+class Unauthorized(PromptserveError):
+    pass

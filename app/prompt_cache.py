@@ -1,0 +1,78 @@
+"""The device cache: active tasks' prompts and heads on the backbone's device, LRU by bytes."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.engine import DeviceTask
+
+Key = tuple[str, int]  # (task, version); versions are immutable, so keys never go stale
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    hits: int
+    misses: int
+    evictions: int
+    resident: int
+    resident_bytes: int
+
+
+class PromptCache:
+    """Loads on a miss (call `get` from a worker thread), evicts least recently used past budget.
+
+    An evicted task that a queued request still holds stays alive through that reference, so
+    eviction never breaks a request in flight; the budget bounds what the cache keeps.
+    """
+
+    def __init__(self, budget_bytes: int, load: Callable[[str, int], DeviceTask]) -> None:
+        self.budget_bytes = budget_bytes
+        self._load = load
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[Key, DeviceTask] = OrderedDict()
+        self._bytes = 0
+        self._hits = self._misses = self._evictions = 0
+
+    def peek(self, task: str, version: int) -> DeviceTask | None:
+        """The cached entry, counted as a hit, or None (not counted: `get` will count the miss)."""
+        with self._lock:
+            entry = self._entries.get((task, version))
+            if entry is not None:
+                self._entries.move_to_end((task, version))
+                self._hits += 1
+            return entry
+
+    def get(self, task: str, version: int) -> DeviceTask:
+        """Cached entry or a fresh load from disk; blocking, so keep it off the event loop."""
+        entry = self.peek(task, version)
+        if entry is not None:
+            return entry
+        loaded = self._load(task, version)
+        with self._lock:
+            self._misses += 1
+            existing = self._entries.get((task, version))
+            if existing is not None:  # another thread loaded it meanwhile
+                return existing
+            self._entries[(task, version)] = loaded
+            self._bytes += loaded.nbytes
+            self._evict_over_budget()
+        return loaded
+
+    def discard(self, task: str, version: int | None = None) -> None:
+        """Forget a deleted version (or every version of a deleted task)."""
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == task and version in (None, k[1])]:
+                self._bytes -= self._entries.pop(key).nbytes
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            return CacheStats(self._hits, self._misses, self._evictions, len(self._entries), self._bytes)
+
+    def _evict_over_budget(self) -> None:
+        while self._bytes > self.budget_bytes and len(self._entries) > 1:
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= evicted.nbytes
+            self._evictions += 1

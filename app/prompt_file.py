@@ -1,0 +1,116 @@
+"""The prompt file format: a safetensors file with a task's tensors and string metadata.
+
+Tensors: ``prompt`` [m, d], ``head.weight`` [L, d], ``head.bias`` [L] (float32, float16 or bf16).
+Metadata (all strings): ``labels`` (JSON list, required unless given at upload), ``pooling``
+(mean|cls|first, default mean), ``backbone`` and ``backbone_fingerprint`` (checked when present),
+``description``, ``metrics`` (JSON object). The registry adds ``task``, ``version``, ``created``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from app.errors import InvalidPrompt
+from app.task import TaskSpec, as_float32, check_pooling
+
+FORMAT = "promptserve.prompt/1"
+TENSOR_NAMES = ("prompt", "head.weight", "head.bias")
+
+
+@dataclass(frozen=True)
+class BackboneIdentity:
+    """Which backbone a prompt belongs to: a name, plus a fingerprint that tells same-size ones apart."""
+
+    name: str
+    fingerprint: str
+    hidden_size: int
+
+
+def encode(spec: TaskSpec, backbone: BackboneIdentity, extra: dict[str, str] | None = None) -> bytes:
+    """Serialise a task into prompt-file bytes, stamped with the backbone it was made for."""
+    metadata = {
+        "format": FORMAT,
+        "labels": json.dumps(list(spec.labels)),
+        "pooling": spec.pooling,
+        "backbone": backbone.name,
+        "backbone_fingerprint": backbone.fingerprint,
+        "description": spec.description,
+        "metrics": json.dumps(spec.metrics),
+        **(extra or {}),
+    }
+    tensors = {"prompt": spec.prompt, "head.weight": spec.head_weight, "head.bias": spec.head_bias}
+    return save_safetensors({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata)
+
+
+def decode(
+    data: bytes,
+    backbone: BackboneIdentity,
+    labels: list[str] | None = None,
+    description: str | None = None,
+) -> tuple[TaskSpec, dict[str, str]]:
+    """Parse and validate prompt-file bytes for `backbone`; `labels`/`description` override the file's.
+
+    Returns the task and the file's raw metadata. Raises InvalidPrompt naming what is wrong.
+    """
+    tensors, metadata = _read_safetensors(data)
+    _check_backbone(metadata, backbone)
+    missing = [name for name in TENSOR_NAMES if name not in tensors]
+    if missing:
+        raise InvalidPrompt(f"missing tensor(s) {missing}; a prompt file holds {list(TENSOR_NAMES)}")
+    prompt = as_float32("prompt", tensors["prompt"])
+    if prompt.ndim == 2 and prompt.shape[1] != backbone.hidden_size:
+        raise InvalidPrompt(
+            f"prompt has shape {list(prompt.shape)} but this backbone's hidden size is "
+            f"{backbone.hidden_size}: it was made for another backbone"
+        )
+    spec = TaskSpec(
+        prompt=prompt,
+        head_weight=as_float32("head.weight", tensors["head.weight"]),
+        head_bias=as_float32("head.bias", tensors["head.bias"]),
+        labels=tuple(labels if labels is not None else _json_field(metadata, "labels", list, [])),
+        pooling=check_pooling(metadata.get("pooling", "mean")),
+        description=description if description is not None else metadata.get("description", ""),
+        metrics=_json_field(metadata, "metrics", dict, {}),
+    )
+    return spec, metadata
+
+
+def _read_safetensors(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    try:
+        tensors = load_safetensors(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + header_len])
+    except (SafetensorError, ValueError, RuntimeError, TypeError, OverflowError) as exc:
+        raise InvalidPrompt(f"not a valid safetensors file: {exc}") from exc
+    metadata = header.get("__metadata__") or {}
+    return tensors, metadata
+
+
+def _check_backbone(metadata: dict[str, str], backbone: BackboneIdentity) -> None:
+    fingerprint = metadata.get("backbone_fingerprint")
+    if fingerprint and fingerprint != backbone.fingerprint:
+        made_for = metadata.get("backbone", "unknown")
+        raise InvalidPrompt(
+            f"prompt was made for another backbone ({made_for!r}, fingerprint {fingerprint}); "
+            f"this server runs {backbone.name!r} (fingerprint {backbone.fingerprint})"
+        )
+
+
+def _json_field(metadata: dict[str, str], key: str, kind: type, default: Any) -> Any:
+    raw = metadata.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidPrompt(f"metadata {key!r} is not valid JSON: {exc}") from exc
+    if not isinstance(value, kind):
+        raise InvalidPrompt(f"metadata {key!r} must be a JSON {kind.__name__}")
+    return value

@@ -1,0 +1,272 @@
+"""The prompt registry: each task's numbered, immutable versions on disk, and which one is active.
+
+Layout: ``<root>/<task>/v<N>.safetensors`` (see prompt_file.py) and ``<root>/<task>/task.json``
+(``{"active": N, "next_version": K}``). Every write is atomic; a new task appears by renaming a
+complete staging directory into place. Reads take no lock: the in-memory index maps a task to an
+immutable snapshot that writers replace whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from app import prompt_file
+from app.atomic import TEMP_PREFIX, fsync_dir, write_atomic
+from app.errors import Conflict, InvalidPrompt, TaskNotFound, VersionNotFound
+from app.prompt_file import BackboneIdentity
+from app.task import TaskSpec, check_task_id
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "task.json"
+VERSION_FILE = re.compile(r"^v([0-9]+)\.safetensors$")
+STAGING_PREFIX = ".new-"
+TRASH_PREFIX = ".trash-"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    task: str
+    version: int
+    labels: tuple[str, ...]
+    pooling: str
+    prompt_len: int
+    size_bytes: int
+    sha256: str
+    created: str
+    description: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskState:
+    task: str
+    active: int
+    next_version: int
+    versions: MappingProxyType[int, VersionInfo]
+
+    @property
+    def active_info(self) -> VersionInfo:
+        return self.versions[self.active]
+
+
+class Registry:
+    """Owns the prompts directory. Writers serialise on one lock; readers never wait."""
+
+    def __init__(self, root: Path, backbone: BackboneIdentity) -> None:
+        self.root = Path(root)
+        self.backbone = backbone
+        self._lock = threading.Lock()
+        self._tasks: dict[str, TaskState] = {}
+
+    # ---- reading -------------------------------------------------------------------------
+    def load(self) -> None:
+        """Scan the directory: clean leftovers of interrupted writes, index every valid version."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        tasks: dict[str, TaskState] = {}
+        for path in sorted(self.root.iterdir()):
+            if path.name.startswith((STAGING_PREFIX, TRASH_PREFIX, TEMP_PREFIX)):
+                log.info("removing leftover of an interrupted write: %s", path)
+                _remove(path)
+            elif path.is_dir():
+                state = self._load_task(path)
+                if state is not None:
+                    tasks[state.task] = state
+        self._tasks = tasks
+        log.info("registry %s: %d tasks", self.root, len(tasks))
+
+    def task_ids(self) -> list[str]:
+        return sorted(self._tasks)
+
+    def state(self, task: str) -> TaskState:
+        state = self._tasks.get(task)
+        if state is None:
+            raise TaskNotFound(f"task {task!r} not found")
+        return state
+
+    def resolve(self, task: str, version: int | None = None) -> VersionInfo:
+        """The version a request should use: the given one, or the active one."""
+        state = self.state(task)
+        chosen = state.active if version is None else version
+        info = state.versions.get(chosen)
+        if info is None:
+            raise VersionNotFound(f"task {task!r} has no version {chosen}")
+        return info
+
+    def read_spec(self, task: str, version: int) -> TaskSpec:
+        """Load a version's tensors from disk (slow path: the device cache sits in front)."""
+        path = self._version_path(task, version)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise VersionNotFound(f"task {task!r} has no version {version}") from exc
+        spec, _ = prompt_file.decode(data, self.backbone)
+        return spec
+
+    # ---- writing -------------------------------------------------------------------------
+    def add_version(
+        self, task: str, data: bytes, labels: list[str] | None = None, description: str | None = None
+    ) -> VersionInfo:
+        """Validate a prompt file, store it as the task's next version and make it active."""
+        check_task_id(task)
+        spec, _ = prompt_file.decode(data, self.backbone, labels=labels, description=description)
+        with self._lock:
+            state = self._tasks.get(task)
+            version = state.next_version if state else 1
+            created = datetime.now(UTC).isoformat(timespec="seconds")
+            stamp = {"task": task, "version": str(version), "created": created}
+            payload = prompt_file.encode(spec, self.backbone, extra=stamp)
+            info = _version_info(task, version, spec, payload, created)
+            new_state = TaskState(
+                task, version, version + 1, MappingProxyType({**(state.versions if state else {}), version: info})
+            )
+            if state is None:
+                self._create_task(task, payload, new_state)
+            else:
+                write_atomic(self._version_path(task, version), payload)
+                self._write_state(new_state)
+            self._tasks[task] = new_state
+        log.info("task %s: stored version %d (%d bytes)", task, version, len(payload))
+        return info
+
+    def activate(self, task: str, version: int) -> TaskState:
+        with self._lock:
+            state = self.state(task)
+            if version not in state.versions:
+                raise VersionNotFound(f"task {task!r} has no version {version}")
+            new_state = replace(state, active=version)
+            self._write_state(new_state)
+            self._tasks[task] = new_state
+        log.info("task %s: version %d active", task, version)
+        return new_state
+
+    def delete_version(self, task: str, version: int) -> None:
+        with self._lock:
+            state = self.state(task)
+            if version not in state.versions:
+                raise VersionNotFound(f"task {task!r} has no version {version}")
+            if version == state.active:
+                raise Conflict(f"version {version} of {task!r} is active; activate another first")
+            versions = {v: info for v, info in state.versions.items() if v != version}
+            new_state = replace(state, versions=MappingProxyType(versions))
+            self._write_state(new_state)  # first forget it, then remove the file
+            self._version_path(task, version).unlink(missing_ok=True)
+            fsync_dir(self.root / task)
+            self._tasks[task] = new_state
+        log.info("task %s: version %d deleted", task, version)
+
+    def delete_task(self, task: str) -> None:
+        with self._lock:
+            self.state(task)
+            trash = self.root / f"{TRASH_PREFIX}{uuid.uuid4().hex}"
+            (self.root / task).rename(trash)
+            fsync_dir(self.root)
+            del self._tasks[task]
+        shutil.rmtree(trash, ignore_errors=True)
+        log.info("task %s deleted", task)
+
+    # ---- internals -----------------------------------------------------------------------
+    def _version_path(self, task: str, version: int) -> Path:
+        return self.root / check_task_id(task) / f"v{version}.safetensors"
+
+    def _write_state(self, state: TaskState) -> None:
+        body = {"active": state.active, "next_version": state.next_version}
+        write_atomic(self.root / state.task / STATE_FILE, json.dumps(body).encode())
+
+    def _create_task(self, task: str, payload: bytes, state: TaskState) -> None:
+        """A new task appears whole: written in a staging directory, then renamed into place."""
+        staging = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            write_atomic(staging / f"v{state.active}.safetensors", payload)
+            body = {"active": state.active, "next_version": state.next_version}
+            write_atomic(staging / STATE_FILE, json.dumps(body).encode())
+            staging.rename(self.root / task)
+            fsync_dir(self.root)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def _load_task(self, path: Path) -> TaskState | None:
+        try:
+            task = check_task_id(path.name)
+        except Exception:
+            log.warning("skipping %s: not a valid task id", path)
+            return None
+        saved = _read_state(path / STATE_FILE)
+        versions: dict[int, VersionInfo] = {}
+        for file in path.iterdir():
+            match = VERSION_FILE.match(file.name)
+            if file.name.startswith(TEMP_PREFIX):
+                file.unlink(missing_ok=True)
+            elif match:
+                version = int(match.group(1))
+                if saved is not None and version >= saved["next_version"]:
+                    log.warning("removing unacknowledged %s (interrupted upload)", file)
+                    file.unlink(missing_ok=True)
+                    continue
+                info = self._index_file(task, version, file)
+                if info is not None:
+                    versions[version] = info
+        if not versions:
+            log.warning("skipping %s: no valid versions", path)
+            return None
+        active = saved["active"] if saved and saved["active"] in versions else max(versions)
+        next_version = max(saved["next_version"] if saved else 0, max(versions) + 1)
+        return TaskState(task, active, next_version, MappingProxyType(versions))
+
+    def _index_file(self, task: str, version: int, file: Path) -> VersionInfo | None:
+        data = file.read_bytes()
+        try:
+            spec, metadata = prompt_file.decode(data, self.backbone)
+        except InvalidPrompt as exc:
+            log.warning("skipping %s: %s", file, exc)
+            return None
+        created = metadata.get("created") or datetime.fromtimestamp(file.stat().st_mtime, UTC).isoformat(
+            timespec="seconds"
+        )
+        return _version_info(task, version, spec, data, created)
+
+
+def _version_info(task: str, version: int, spec: TaskSpec, data: bytes, created: str) -> VersionInfo:
+    return VersionInfo(
+        task=task,
+        version=version,
+        labels=spec.labels,
+        pooling=spec.pooling,
+        prompt_len=spec.prompt_len,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        created=created,
+        description=spec.description,
+        metrics=spec.metrics,
+    )
+
+
+def _read_state(path: Path) -> dict[str, int] | None:
+    try:
+        body = json.loads(path.read_text())
+        return {"active": int(body["active"]), "next_version": int(body["next_version"])}
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError):
+        log.warning("ignoring unreadable %s", path)
+        return None
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,88 @@
+"""The classification service: from (task, texts) to labelled predictions, through the batcher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import torch
+
+from app.batcher import Batcher
+from app.engine import DeviceTask, Engine, Row
+from app.errors import InvalidRequest
+from app.prompt_cache import PromptCache
+from app.registry import Registry
+from app.tokenize import TextTokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    score: float
+    scores: dict[str, float] | None
+
+
+@dataclass(frozen=True)
+class Classification:
+    task: str
+    version: int
+    predictions: list[Prediction]
+    truncated: list[bool]
+
+
+class ClassifyService:
+    """Resolves a task version, tokenizes off the event loop, queues rows, reads out the heads."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        registry: Registry,
+        cache: PromptCache,
+        batcher: Batcher[Row, torch.Tensor],
+        tokenizer: TextTokenizer,
+        timeout_s: float,
+    ) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.cache = cache
+        self.batcher = batcher
+        self.tokenizer = tokenizer
+        self.timeout_s = timeout_s
+        # HF fast tokenizers are not re-entrant: one thread tokenizes, in batches.
+        self._tokenizer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenizer")
+
+    async def classify(
+        self, task: str, texts: list[str], version: int | None = None, all_scores: bool = False
+    ) -> Classification:
+        if not texts:
+            raise InvalidRequest("inputs must hold at least one text")
+        info = self.registry.resolve(task, version)  # pinned now: in-flight work keeps this version
+        device_task = await self._device_task(info.task, info.version)
+        loop = asyncio.get_running_loop()
+        max_tokens = self.engine.max_text_tokens(device_task.prompt_len)
+        tokenized = await loop.run_in_executor(self._tokenizer_thread, self.tokenizer, texts, max_tokens)
+        rows = [Row(t.input_ids, device_task) for t in tokenized]
+        logits = await self.batcher.submit(rows, [row.length for row in rows], self.timeout_s)
+        predictions = [_predict(device_task.labels, row_logits, all_scores) for row_logits in logits]
+        return Classification(info.task, info.version, predictions, [t.truncated for t in tokenized])
+
+    async def _device_task(self, task: str, version: int) -> DeviceTask:
+        """A cache hit costs nothing; a miss loads from disk in a thread, never in the worker."""
+        cached = self.cache.peek(task, version)
+        if cached is not None:
+            return cached
+        return await asyncio.to_thread(self.cache.get, task, version)
+
+    def close(self) -> None:
+        self._tokenizer_thread.shutdown(wait=False)
+
+
+def _predict(labels: tuple[str, ...], logits: torch.Tensor, all_scores: bool) -> Prediction:
+    probs = torch.softmax(logits, dim=-1)  # [L]
+    best = int(probs.argmax())
+    scores = dict(zip(labels, probs.tolist(), strict=True)) if all_scores else None
+    return Prediction(labels[best], float(probs[best]), scores)

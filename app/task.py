@@ -1,0 +1,105 @@
+"""Task: one classifier = soft prompt P [m, d] + linear head (W [L, d], b [L]) + labels + pooling."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+import torch
+
+from app.errors import InvalidPrompt, InvalidTaskId
+
+Pooling = Literal["mean", "cls", "first"]
+POOLINGS: tuple[Pooling, ...] = ("mean", "cls", "first")
+MAX_PROMPT_LEN = 128
+TASK_ID_PATTERN = re.compile(r"^[a-z0-9_\-][a-z0-9_.\-]{0,63}$")
+
+
+def check_task_id(task: str) -> str:
+    """Refuse anything that is not a safe task id (it becomes a directory name)."""
+    if not isinstance(task, str) or not TASK_ID_PATTERN.fullmatch(task):
+        raise InvalidTaskId(
+            f"invalid task id {task!r}: use 1-64 of a-z 0-9 '-' '_' '.', not starting with '.'"
+        )
+    return task
+
+
+def check_pooling(pooling: str) -> Pooling:
+    if pooling not in POOLINGS:
+        raise InvalidPrompt(f"pooling {pooling!r} is not one of {', '.join(POOLINGS)}")
+    return cast(Pooling, pooling)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task's weights and how to read its outputs; float32 on CPU, validated on creation."""
+
+    prompt: torch.Tensor  # [m, d]
+    head_weight: torch.Tensor  # [L, d]
+    head_bias: torch.Tensor  # [L]
+    labels: tuple[str, ...]
+    pooling: Pooling = "mean"
+    description: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_pooling(self.pooling)
+        _check_tensor("prompt", self.prompt, 2)
+        _check_tensor("head.weight", self.head_weight, 2)
+        _check_tensor("head.bias", self.head_bias, 1)
+        prompt_len, hidden = self.prompt.shape
+        if not 1 <= prompt_len <= MAX_PROMPT_LEN:
+            raise InvalidPrompt(f"prompt has {prompt_len} vectors; allowed 1 to {MAX_PROMPT_LEN}")
+        num_labels = self.head_weight.shape[0]
+        if self.head_weight.shape[1] != hidden:
+            raise InvalidPrompt(
+                f"head.weight has shape {list(self.head_weight.shape)}; expected [L, {hidden}]"
+            )
+        if self.head_bias.shape[0] != num_labels:
+            raise InvalidPrompt(
+                f"head.bias has shape {list(self.head_bias.shape)}; expected [{num_labels}]"
+            )
+        _check_labels(self.labels, num_labels)
+
+    @property
+    def prompt_len(self) -> int:
+        return int(self.prompt.shape[0])
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.prompt.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.prompt, self.head_weight, self.head_bias))
+
+
+FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def as_float32(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    """Accept fp32/fp16/bf16 tensors; anything else is refused by name."""
+    if tensor.dtype not in FLOAT_DTYPES:
+        raise InvalidPrompt(f"tensor {name!r} has dtype {tensor.dtype}; expected float32/16 or bf16")
+    return tensor.detach().to(torch.float32).contiguous()
+
+
+def _check_tensor(name: str, tensor: torch.Tensor, ndim: int) -> None:
+    if tensor.dtype != torch.float32:
+        raise InvalidPrompt(f"tensor {name!r} must be float32 here, got {tensor.dtype}")
+    if tensor.ndim != ndim or tensor.numel() == 0:
+        raise InvalidPrompt(f"tensor {name!r} has shape {list(tensor.shape)}; expected {ndim} non-empty dims")
+    if not torch.isfinite(tensor).all():
+        raise InvalidPrompt(f"tensor {name!r} has non-finite values (NaN or Inf)")
+
+
+def _check_labels(labels: tuple[str, ...], num_labels: int) -> None:
+    if not labels:
+        raise InvalidPrompt("missing labels: give the label names (one per head row)")
+    if len(labels) != num_labels:
+        raise InvalidPrompt(f"{len(labels)} labels given but the head has {num_labels} rows")
+    if any(not isinstance(label, str) or not label for label in labels):
+        raise InvalidPrompt("labels must be non-empty strings")
+    if len(set(labels)) != len(labels):
+        raise InvalidPrompt("labels must be distinct")
