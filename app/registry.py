@@ -25,7 +25,7 @@ from app import prompt_file
 from app.atomic import TEMP_PREFIX, fsync_dir, write_atomic
 from app.errors import Conflict, InvalidPrompt, TaskNotFound, VersionNotFound
 from app.prompt_file import BackboneIdentity
-from app.task import TaskSpec, check_task_id
+from app.task import MAX_PROMPT_LEN, TaskSpec, check_task_id
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,12 @@ class TaskState:
 class Registry:
     """Owns the prompts directory. Writers serialise on one lock; readers never wait."""
 
-    def __init__(self, root: Path, backbone: BackboneIdentity) -> None:
+    def __init__(
+        self, root: Path, backbone: BackboneIdentity, max_prompt_len: int = MAX_PROMPT_LEN
+    ) -> None:
         self.root = Path(root)
         self.backbone = backbone
+        self.max_prompt_len = max_prompt_len  # longer prompts leave the backbone no room for text
         self._lock = threading.Lock()
         self._tasks: dict[str, TaskState] = {}
 
@@ -121,6 +124,7 @@ class Registry:
         """Validate a prompt file, store it as the task's next version and make it active."""
         check_task_id(task)
         spec, _ = prompt_file.decode(data, self.backbone, labels=labels, description=description)
+        self._check_fits(spec)
         with self._lock:
             state = self._tasks.get(task)
             version = state.next_version if state else 1
@@ -177,6 +181,14 @@ class Registry:
         log.info("task %s deleted", task)
 
     # ---- internals -----------------------------------------------------------------------
+    def _check_fits(self, spec: TaskSpec) -> None:
+        """Refuse a prompt too long for the backbone: every classify with it would fail."""
+        if spec.prompt_len > self.max_prompt_len:
+            raise InvalidPrompt(
+                f"prompt has {spec.prompt_len} vectors; this backbone takes at most "
+                f"{self.max_prompt_len}, to leave room for the text"
+            )
+
     def _version_path(self, task: str, version: int) -> Path:
         return self.root / check_task_id(task) / f"v{version}.safetensors"
 
@@ -186,6 +198,11 @@ class Registry:
 
     def _create_task(self, task: str, payload: bytes, state: TaskState) -> None:
         """A new task appears whole: written in a staging directory, then renamed into place."""
+        if (self.root / task).exists():  # another backbone's versions, or damaged: never overwrite
+            raise Conflict(
+                f"a directory for task {task!r} exists but holds no version this server can serve "
+                "(made for another backbone, or damaged); move it away or use another task id"
+            )
         staging = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
         staging.mkdir()
         try:
@@ -230,6 +247,7 @@ class Registry:
         data = file.read_bytes()
         try:
             spec, metadata = prompt_file.decode(data, self.backbone)
+            self._check_fits(spec)
         except InvalidPrompt as exc:
             log.warning("skipping %s: %s", file, exc)
             return None

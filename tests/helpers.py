@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import torch
+from fastapi.testclient import TestClient
 from safetensors.torch import save
 
+from app.prompt_file import BackboneIdentity
 from app.task import TaskSpec
+
+MakeClient = Callable[..., TestClient]  # the `make_client` fixture: settings overrides -> client
+
+
+class Response(Protocol):
+    """What the tests read of an HTTP response (the TestClient's and httpx's alike)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def json(self) -> Any: ...
 
 
 def random_spec(
@@ -23,9 +44,11 @@ def random_spec(
     )
 
 
-def prompt_bytes(spec: TaskSpec, metadata: dict[str, str] | None = None, labels: bool = True) -> bytes:
+def prompt_bytes(
+    spec: TaskSpec, metadata: dict[str, str] | None = None, labels: bool = True
+) -> bytes:
     """A prompt file as a user would write it by hand: no backbone stamp unless given."""
-    meta = {"pooling": spec.pooling}
+    meta: dict[str, str] = {"pooling": spec.pooling}
     if labels:
         meta["labels"] = json.dumps(list(spec.labels))
     meta.update(metadata or {})
@@ -33,30 +56,36 @@ def prompt_bytes(spec: TaskSpec, metadata: dict[str, str] | None = None, labels:
     return save(tensors, metadata=meta)
 
 
-def identity(hidden: int = 32, name: str = "tiny-bert", fingerprint: str = "0123456789abcdef"):
+def identity(
+    hidden: int = 32, name: str = "tiny-bert", fingerprint: str = "0123456789abcdef"
+) -> BackboneIdentity:
     """A backbone identity for tests that need no model (registry, prompt files)."""
-    from app.prompt_file import BackboneIdentity
-
     return BackboneIdentity(name, fingerprint, hidden)
 
 
-def tensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
+def tensors_bytes(
+    tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> bytes:
     """A safetensors file with exactly these tensors and metadata (to build broken prompt files)."""
     return save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata)
 
 
-def upload(client, task: str, data: bytes, token: str | None = None, **form: str):  # type: ignore[no-untyped-def]
+def upload(
+    client: TestClient, task: str, data: bytes, token: str | None = None, **form: str
+) -> Response:
     """PUT a prompt file (with optional form fields) the way a user's HTTP client would."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return client.put(f"/prompts/{task}", files={"file": ("p.safetensors", data)}, data=form,
                       headers=headers)
 
 
-def classify(client, task: str, inputs, **fields):  # type: ignore[no-untyped-def]
+def classify(
+    client: TestClient, task: str, inputs: str | list[str], **fields: object
+) -> Response:
     return client.post("/classify", json={"task": task, "inputs": inputs, **fields})
 
 
-def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:  # type: ignore[no-untyped-def]
+def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """GET /metrics parsed with prometheus_client: {(sample name, sorted labels): value}."""
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -69,7 +98,9 @@ def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:  # t
     }
 
 
-def assert_error(response, status: int, kind: str | None = None, says: str = "") -> dict:  # type: ignore[no-untyped-def]
+def assert_error(
+    response: Response, status: int, kind: str | None = None, says: str = ""
+) -> dict[str, str]:
     """The one error shape: {"error": {"type", "message"}}, with the status and words we expect."""
     assert response.status_code == status, response.text
     body = response.json()
@@ -88,8 +119,8 @@ def _pickle_bytes() -> bytes:
     return buffer.getvalue()
 
 
-def bad_prompt_files(hidden: int = 32) -> list:
-    """(id, file bytes, words the refusal must contain): every way a prompt file can be wrong."""
+def bad_prompt_files(hidden: int = 32) -> list[object]:
+    """One pytest param (file bytes, words the refusal must say) per way a prompt file is wrong."""
     import pytest
 
     spec = random_spec(hidden)
@@ -97,6 +128,7 @@ def bad_prompt_files(hidden: int = 32) -> list:
     labels = {"labels": json.dumps(list(spec.labels))}
 
     def file(metadata: dict[str, str] | None = None, **tensors: torch.Tensor) -> bytes:
+        """The good file with tensors replaced (`head__bias` is head.bias) or metadata added."""
         renamed = {name.replace("__", "."): t for name, t in tensors.items()}
         return tensors_bytes({**ok, **renamed}, {**labels, **(metadata or {})})
 
@@ -104,28 +136,27 @@ def bad_prompt_files(hidden: int = 32) -> list:
     nan_prompt[0, 0] = float("nan")
     inf_bias = spec.head_bias.clone()
     inf_bias[1] = float("inf")
+    stranger = {"backbone": "bert-large", "backbone_fingerprint": "ffff0000ffff0000"}
+    wider = random_spec(hidden * 2)
+    no_bias = {"prompt": spec.prompt, "head.weight": spec.head_weight}
     cases = [
-        ("head-wrong-width", file(head__weight=torch.randn(3, hidden // 2)), "head.weight has shape"),
+        ("head-wrong-width", file(head__weight=torch.randn(3, hidden // 2)), "head.weight has"),
         ("bias-wrong-rows", file(head__bias=torch.randn(2)), "head.bias has shape"),
         ("prompt-1d", file(prompt=torch.randn(hidden)), "prompt"),
         ("int32-tensor", file(prompt=torch.ones(4, hidden, dtype=torch.int32)), "dtype"),
         ("float64-tensor", file(head__bias=torch.zeros(3, dtype=torch.float64)), "dtype"),
         ("nan-values", file(prompt=nan_prompt), "non-finite"),
         ("inf-values", file(head__bias=inf_bias), "non-finite"),
-        ("other-backbone-fingerprint", file({"backbone": "bert-large", "backbone_fingerprint": "ffff0000ffff0000"}),
-         "another backbone"),
-        ("other-hidden-size", tensors_bytes({"prompt": torch.randn(4, hidden * 2),
-                                             "head.weight": torch.randn(3, hidden * 2),
-                                             "head.bias": torch.randn(3)}, labels), "another backbone"),
+        ("other-backbone-fingerprint", file(stranger), "another backbone"),
+        ("other-hidden-size", prompt_bytes(wider), "another backbone"),
         ("garbage-bytes", b"this is not a prompt file at all" * 4, "not a valid safetensors"),
         ("empty-file", b"", "not a valid safetensors"),
         ("torch-pickle", _pickle_bytes(), "not a valid safetensors"),
         ("missing-labels", tensors_bytes(ok), "missing labels"),
-        ("label-count", file({"labels": json.dumps(["a", "b"])}), "2 labels given but the head has 3 rows"),
+        ("label-count", file({"labels": '["a", "b"]'}), "2 labels given but the head has 3 rows"),
         ("labels-not-json", file({"labels": "a,b,c"}), "labels"),
-        ("duplicate-labels", file({"labels": json.dumps(["a", "a", "b"])}), "distinct"),
-        ("missing-tensor", tensors_bytes({"prompt": spec.prompt, "head.weight": spec.head_weight}, labels),
-         "missing tensor"),
+        ("duplicate-labels", file({"labels": '["a", "a", "b"]'}), "distinct"),
+        ("missing-tensor", tensors_bytes(no_bias, labels), "missing tensor"),
         ("bad-pooling", file({"pooling": "max"}), "pooling 'max'"),
         ("prompt-len-0", file(prompt=torch.zeros(0, hidden)), "prompt"),
         ("prompt-len-129", file(prompt=torch.randn(129, hidden)), "allowed 1 to 128"),

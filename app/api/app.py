@@ -25,7 +25,7 @@ from app.prompt_cache import PromptCache
 from app.registry import Registry
 from app.service import ClassifyService
 from app.settings import Settings
-from app.task import TaskSpec
+from app.task import MAX_PROMPT_LEN, TaskSpec
 from app.tokenize import TextTokenizer
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,11 @@ def create_app(
     install_error_handlers(app)
     for router in (classify.router, prompts.router, health.router):
         app.include_router(router)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_request_bytes, upload_bytes=settings.max_upload_bytes
+    )
+    # Added last, so outermost: requests that BodyLimit refuses (413) are counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, upload_bytes=settings.max_upload_bytes)
     if settings.admin_token is None:
         log.warning("no admin token configured: upload, activate and delete are open to anyone")
     return app
@@ -107,7 +110,7 @@ async def _start(
 def build_services(settings: Settings, backbone: Backbone, metrics: Metrics) -> Services:
     """Registry, cache, batcher and service over one loaded backbone; warms the model up."""
     engine = Engine(backbone)
-    registry = Registry(settings.prompts_dir, backbone.identity)
+    registry = Registry(settings.prompts_dir, backbone.identity, max_prompt_len(backbone))
     registry.load()
 
     def load_task(task: str, version: int):  # type: ignore[no-untyped-def]
@@ -128,6 +131,12 @@ def build_services(settings: Settings, backbone: Backbone, metrics: Metrics) -> 
                        "device": str(backbone.device), "precision": backbone.precision})
     warm_up(engine, tokenizer)
     return Services(backbone, registry, service, PromptAdmin(registry, cache), batcher)
+
+
+def max_prompt_len(backbone: Backbone) -> int:
+    """The longest prompt that leaves room for the special tokens and at least one text token."""
+    room = backbone.max_positions - backbone.tokenizer.num_special_tokens_to_add() - 1
+    return min(MAX_PROMPT_LEN, room)
 
 
 def warm_up(engine: Engine, tokenizer: TextTokenizer) -> None:

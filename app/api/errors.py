@@ -63,6 +63,8 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:  # the framework could not parse the body (bad UTF-8, bad multipart)
+        return error_response(422, "InvalidRequest", f"malformed request body: {exc.detail}")
     kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
     return error_response(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
 

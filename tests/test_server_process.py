@@ -1,0 +1,90 @@
+"""The real thing end to end: `python -m app.cli serve` in its own process, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import prompt_bytes, random_spec
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(base: str, server: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"server exited early with {server.returncode}"
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet
+        time.sleep(0.1)
+    raise AssertionError("server never became ready")
+
+
+def test_serve_upload_classify_and_stop_on_sigterm(tiny_backbone_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "server.log").open("w+")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTSERVE_")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--backbone", str(tiny_backbone_dir), "--prompts-dir", str(tmp_path / "prompts"),
+         "--precision", "fp32", "--device", "cpu", "--admin-token", "s3cret"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_ready(base, server)
+        with httpx.Client(base_url=base, timeout=10.0) as http:
+            spec = random_spec(32, num_labels=2)
+            refused = http.put("/prompts/sentiment", files={"file": ("p", prompt_bytes(spec))})
+            assert refused.status_code == 401
+            r = http.put("/prompts/sentiment", files={"file": ("p", prompt_bytes(spec))},
+                         data={"labels": '["neg", "pos"]'},
+                         headers={"Authorization": "Bearer s3cret"})
+            assert r.status_code == 201, r.text
+            r = http.post("/classify", json={"task": "sentiment", "inputs": ["great", "awful"]})
+            assert r.status_code == 200, r.text
+            assert [p["label"] in ("neg", "pos") for p in r.json()["predictions"]] == [True, True]
+            assert http.get("/info").json()["hidden_size"] == 32
+            assert "promptserve_requests_total" in http.get("/metrics").text
+
+        server.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal once it has shut down gracefully, so supervisors see it
+        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
+        assert (tmp_path / "prompts" / "sentiment" / "v1.safetensors").is_file()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        log.seek(0)
+        output = log.read()
+        log.close()
+    assert "Traceback" not in output, output
+    assert "Application shutdown complete" in output, output
+
+
+def test_a_server_that_cannot_load_its_backbone_exits_instead_of_hanging(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTSERVE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(free_port()),
+         "--backbone", str(tmp_path / "no" / "such" / "model"),
+         "--prompts-dir", str(tmp_path / "p")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "cannot start" in result.stderr, result.stderr
