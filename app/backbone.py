@@ -80,10 +80,18 @@ def fingerprint(model: PreTrainedModel) -> str:
     """A hash over the config and word-embedding matrix: same-size backbones still differ."""
     digest = hashlib.sha256()
     config = model.config.to_dict()
-    keys = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
-            "intermediate_size", "vocab_size", "max_position_embeddings")
+    keys = (
+        "model_type",
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+        "vocab_size",
+        "max_position_embeddings",
+    )
     digest.update(json.dumps({k: config.get(k) for k in keys}, sort_keys=True).encode())
-    embeddings = model.get_input_embeddings().weight.detach().to("cpu", torch.float32)
+    weight: torch.Tensor = model.get_input_embeddings().weight  # type: ignore[assignment]
+    embeddings = weight.detach().to("cpu", torch.float32)
     digest.update(embeddings.contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
 

@@ -90,7 +90,9 @@ class Batcher(Generic[P, R]):
         self._pending.clear()
         self._executor.shutdown(wait=True)
 
-    async def submit(self, payloads: Sequence[P], lengths: Sequence[int], timeout_s: float) -> list[R]:
+    async def submit(
+        self, payloads: Sequence[P], lengths: Sequence[int], timeout_s: float
+    ) -> list[R]:
         """Queue rows together (all admitted or none) and wait for their results, in order.
 
         Raises Overloaded at once when the queue is full, DeadlineExceeded after `timeout_s`.
@@ -133,7 +135,9 @@ class Batcher(Generic[P, R]):
     async def _maybe_wait_for_more(self, loop: asyncio.AbstractEventLoop) -> None:
         """With max_wait_s set, give a small batch up to that long (from its oldest row) to grow."""
         limits = self.limits
-        while self._pending and len(self._pending) < limits.max_batch_size and limits.max_wait_s > 0:
+        while (
+            self._pending and len(self._pending) < limits.max_batch_size and limits.max_wait_s > 0
+        ):
             remaining = self._pending[0].enqueued + limits.max_wait_s - loop.time()
             if remaining <= 0:
                 return

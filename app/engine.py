@@ -29,7 +29,9 @@ class DeviceTask:
 
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (self.prompt, self.head_weight, self.head_bias))
+        return sum(
+            t.numel() * t.element_size() for t in (self.prompt, self.head_weight, self.head_bias)
+        )
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,9 @@ class Engine:
         ids = torch.full((batch, max_text), self.pad_id, dtype=torch.long)
         for i, row in enumerate(rows):
             ids[i, : len(row.input_ids)] = torch.as_tensor(row.input_ids, dtype=torch.long)
-        token_embeds = self.backbone.model.get_input_embeddings()(ids.to(device))  # [batch, text, hidden]
+        token_embeds = self.backbone.model.get_input_embeddings()(
+            ids.to(device)
+        )  # [batch, text, hidden]
         zero = prompt_table.new_zeros(1, prompt_table.shape[1])
         source = torch.cat([prompt_table, token_embeds.reshape(-1, prompt_table.shape[1]), zero])
 
@@ -109,7 +113,9 @@ class Engine:
         text_index = start + torch.arange(batch)[:, None] * max_text + (pos - prompt_lens)
         pad_index = torch.full_like(text_index, source.shape[0] - 1)
         index = torch.where(
-            pos < prompt_lens, prompt_index, torch.where(pos < prompt_lens + text_lens, text_index, pad_index)
+            pos < prompt_lens,
+            prompt_index,
+            torch.where(pos < prompt_lens + text_lens, text_index, pad_index),
         )  # [batch, seq]
         inputs_embeds = source[index.to(device)]  # [batch, seq, hidden]
         attention_mask = (pos < prompt_lens + text_lens).long().to(device)  # [batch, seq]

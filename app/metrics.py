@@ -1,10 +1,10 @@
-"""Prometheus metrics (prefix promptserve_): definitions, and adapters from the core's plain stats."""
+"""Prometheus metrics (prefix promptserve_): definitions, and adapters from the core's stats."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -24,24 +24,55 @@ class Metrics:
     def __init__(self, task_label_cap: int) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("promptserve_requests", "HTTP requests by route and status.",
-                                ["route", "status"], registry=r)
-        self.latency = Histogram("promptserve_request_latency_seconds", "HTTP request latency.",
-                                 ["route"], buckets=LATENCY_BUCKETS, registry=r)
-        self.queue_wait = Histogram("promptserve_queue_wait_seconds", "Time a row waited in the queue.",
-                                    buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_rows = Histogram("promptserve_batch_rows", "Rows per forward pass.",
-                                    buckets=ROW_BUCKETS, registry=r)
-        self.batch_tokens = Histogram("promptserve_batch_tokens", "Padded tokens per forward (prompt included).",
-                                      buckets=TOKEN_BUCKETS, registry=r)
-        self.padding_ratio = Histogram("promptserve_padding_ratio", "Share of a batch's tokens that are padding.",
-                                       buckets=RATIO_BUCKETS, registry=r)
-        self.forward = Histogram("promptserve_forward_seconds", "Time of one batched forward pass.",
-                                 buckets=LATENCY_BUCKETS, registry=r)
-        self.expired_rows = Counter("promptserve_deadline_expired_rows", "Rows dropped unrun: deadline passed.",
-                                    registry=r)
-        self.task_requests = Counter("promptserve_task_requests", "Classify requests per task (capped).",
-                                     ["task"], registry=r)
+        self.requests = Counter(
+            "promptserve_requests",
+            "HTTP requests by route and status.",
+            ["route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "promptserve_request_latency_seconds",
+            "HTTP request latency.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "promptserve_queue_wait_seconds",
+            "Time a row waited in the queue.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_rows = Histogram(
+            "promptserve_batch_rows", "Rows per forward pass.", buckets=ROW_BUCKETS, registry=r
+        )
+        self.batch_tokens = Histogram(
+            "promptserve_batch_tokens",
+            "Padded tokens per forward (prompt included).",
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.padding_ratio = Histogram(
+            "promptserve_padding_ratio",
+            "Share of a batch's tokens that are padding.",
+            buckets=RATIO_BUCKETS,
+            registry=r,
+        )
+        self.forward = Histogram(
+            "promptserve_forward_seconds",
+            "Time of one batched forward pass.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.expired_rows = Counter(
+            "promptserve_deadline_expired_rows", "Rows dropped unrun: deadline passed.", registry=r
+        )
+        self.task_requests = Counter(
+            "promptserve_task_requests",
+            "Classify requests per task (capped).",
+            ["task"],
+            registry=r,
+        )
         self.info = Info("promptserve_backbone", "Backbone, device and precision.", registry=r)
         self._task_label_cap = task_label_cap
         self._labelled_tasks: set[str] = set()
@@ -67,31 +98,53 @@ class Metrics:
                 self._labelled_tasks.add(task)
         self.task_requests.labels(task=task).inc()
 
-    def watch(self, queue_depth: Callable[[], int], registered_tasks: Callable[[], int],
-              cache_stats: Callable[[], CacheStats]) -> None:
+    def watch(
+        self,
+        queue_depth: Callable[[], int],
+        registered_tasks: Callable[[], int],
+        cache_stats: Callable[[], CacheStats],
+    ) -> None:
         """Gauges and cache counters read from the core at scrape time."""
         self.registry.register(_CoreCollector(queue_depth, registered_tasks, cache_stats))
 
 
 class _CoreCollector(Collector):
-    def __init__(self, queue_depth: Callable[[], int], registered_tasks: Callable[[], int],
-                 cache_stats: Callable[[], CacheStats]) -> None:
+    def __init__(
+        self,
+        queue_depth: Callable[[], int],
+        registered_tasks: Callable[[], int],
+        cache_stats: Callable[[], CacheStats],
+    ) -> None:
         self._queue_depth = queue_depth
         self._registered_tasks = registered_tasks
         self._cache_stats = cache_stats
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         stats = self._cache_stats()
-        yield GaugeMetricFamily("promptserve_queue_depth", "Rows waiting for the model.",
-                                value=self._queue_depth())
-        yield GaugeMetricFamily("promptserve_registered_tasks", "Tasks in the registry.",
-                                value=self._registered_tasks())
-        yield GaugeMetricFamily("promptserve_resident_prompts", "Task versions in the device cache.",
-                                value=stats.resident)
-        yield GaugeMetricFamily("promptserve_resident_prompt_bytes", "Bytes of the device cache.",
-                                value=stats.resident_bytes)
-        yield CounterMetricFamily("promptserve_prompt_cache_hits", "Device cache hits.", value=stats.hits)
-        yield CounterMetricFamily("promptserve_prompt_cache_misses", "Device cache misses (disk loads).",
-                                  value=stats.misses)
-        yield CounterMetricFamily("promptserve_prompt_cache_evictions", "Device cache evictions.",
-                                  value=stats.evictions)
+        yield GaugeMetricFamily(
+            "promptserve_queue_depth", "Rows waiting for the model.", value=self._queue_depth()
+        )
+        yield GaugeMetricFamily(
+            "promptserve_registered_tasks", "Tasks in the registry.", value=self._registered_tasks()
+        )
+        yield GaugeMetricFamily(
+            "promptserve_resident_prompts",
+            "Task versions in the device cache.",
+            value=stats.resident,
+        )
+        yield GaugeMetricFamily(
+            "promptserve_resident_prompt_bytes",
+            "Bytes of the device cache.",
+            value=stats.resident_bytes,
+        )
+        yield CounterMetricFamily(
+            "promptserve_prompt_cache_hits", "Device cache hits.", value=stats.hits
+        )
+        yield CounterMetricFamily(
+            "promptserve_prompt_cache_misses",
+            "Device cache misses (disk loads).",
+            value=stats.misses,
+        )
+        yield CounterMetricFamily(
+            "promptserve_prompt_cache_evictions", "Device cache evictions.", value=stats.evictions
+        )

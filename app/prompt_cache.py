@@ -69,7 +69,9 @@ class PromptCache:
 
     def stats(self) -> CacheStats:
         with self._lock:
-            return CacheStats(self._hits, self._misses, self._evictions, len(self._entries), self._bytes)
+            return CacheStats(
+                self._hits, self._misses, self._evictions, len(self._entries), self._bytes
+            )
 
     def _evict_over_budget(self) -> None:
         while self._bytes > self.budget_bytes and len(self._entries) > 1:

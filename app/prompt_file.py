@@ -26,14 +26,16 @@ TENSOR_NAMES = ("prompt", "head.weight", "head.bias")
 
 @dataclass(frozen=True)
 class BackboneIdentity:
-    """Which backbone a prompt belongs to: a name, plus a fingerprint that tells same-size ones apart."""
+    """Which backbone a prompt is for: a name, and a fingerprint that tells same-size ones apart."""
 
     name: str
     fingerprint: str
     hidden_size: int
 
 
-def encode(spec: TaskSpec, backbone: BackboneIdentity, extra: dict[str, str] | None = None) -> bytes:
+def encode(
+    spec: TaskSpec, backbone: BackboneIdentity, extra: dict[str, str] | None = None
+) -> bytes:
     """Serialise a task into prompt-file bytes, stamped with the backbone it was made for."""
     metadata = {
         "format": FORMAT,
@@ -55,7 +57,7 @@ def decode(
     labels: list[str] | None = None,
     description: str | None = None,
 ) -> tuple[TaskSpec, dict[str, str]]:
-    """Parse and validate prompt-file bytes for `backbone`; `labels`/`description` override the file's.
+    """Parse and validate prompt-file bytes for `backbone`; `labels`, `description` override.
 
     Returns the task and the file's raw metadata. Raises InvalidPrompt naming what is wrong.
     """
@@ -63,7 +65,9 @@ def decode(
     _check_backbone(metadata, backbone)
     missing = [name for name in TENSOR_NAMES if name not in tensors]
     if missing:
-        raise InvalidPrompt(f"missing tensor(s) {missing}; a prompt file holds {list(TENSOR_NAMES)}")
+        raise InvalidPrompt(
+            f"missing tensor(s) {missing}; a prompt file holds {list(TENSOR_NAMES)}"
+        )
     prompt = as_float32("prompt", tensors["prompt"])
     if prompt.ndim == 2 and prompt.shape[1] != backbone.hidden_size:
         raise InvalidPrompt(

@@ -119,7 +119,11 @@ class Registry:
 
     # ---- writing -------------------------------------------------------------------------
     def add_version(
-        self, task: str, data: bytes, labels: list[str] | None = None, description: str | None = None
+        self,
+        task: str,
+        data: bytes,
+        labels: list[str] | None = None,
+        description: str | None = None,
     ) -> VersionInfo:
         """Validate a prompt file, store it as the task's next version and make it active."""
         check_task_id(task)
@@ -133,7 +137,10 @@ class Registry:
             payload = prompt_file.encode(spec, self.backbone, extra=stamp)
             info = _version_info(task, version, spec, payload, created)
             new_state = TaskState(
-                task, version, version + 1, MappingProxyType({**(state.versions if state else {}), version: info})
+                task,
+                version,
+                version + 1,
+                MappingProxyType({**(state.versions if state else {}), version: info}),
             )
             if state is None:
                 self._create_task(task, payload, new_state)
@@ -251,13 +258,15 @@ class Registry:
         except InvalidPrompt as exc:
             log.warning("skipping %s: %s", file, exc)
             return None
-        created = metadata.get("created") or datetime.fromtimestamp(file.stat().st_mtime, UTC).isoformat(
-            timespec="seconds"
-        )
+        created = metadata.get("created") or datetime.fromtimestamp(
+            file.stat().st_mtime, UTC
+        ).isoformat(timespec="seconds")
         return _version_info(task, version, spec, data, created)
 
 
-def _version_info(task: str, version: int, spec: TaskSpec, data: bytes, created: str) -> VersionInfo:
+def _version_info(
+    task: str, version: int, spec: TaskSpec, data: bytes, created: str
+) -> VersionInfo:
     return VersionInfo(
         task=task,
         version=version,

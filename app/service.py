@@ -64,11 +64,17 @@ class ClassifyService:
         device_task = await self._device_task(info.task, info.version)
         loop = asyncio.get_running_loop()
         max_tokens = self.engine.max_text_tokens(device_task.prompt_len)
-        tokenized = await loop.run_in_executor(self._tokenizer_thread, self.tokenizer, texts, max_tokens)
+        tokenized = await loop.run_in_executor(
+            self._tokenizer_thread, self.tokenizer, texts, max_tokens
+        )
         rows = [Row(t.input_ids, device_task) for t in tokenized]
         logits = await self.batcher.submit(rows, [row.length for row in rows], self.timeout_s)
-        predictions = [_predict(device_task.labels, row_logits, all_scores) for row_logits in logits]
-        return Classification(info.task, info.version, predictions, [t.truncated for t in tokenized])
+        predictions = [
+            _predict(device_task.labels, row_logits, all_scores) for row_logits in logits
+        ]
+        return Classification(
+            info.task, info.version, predictions, [t.truncated for t in tokenized]
+        )
 
     async def _device_task(self, task: str, version: int) -> DeviceTask:
         """A cache hit costs nothing; a miss loads from disk in a thread, never in the worker."""

@@ -20,18 +20,20 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PROMPTSERVE_", extra="ignore")
 
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    host: str = Field("127.0.0.1", description="Address to bind.")
+    port: int = Field(8000, ge=1, le=65535, description="Port.")
     backbone: str = Field(
         DEFAULT_BACKBONE,
         description="HF model id or local directory; the default is the MiniLM shipped on PyPI.",
     )
-    prompts_dir: Path = Path("prompts")
-    device: Device = "auto"
-    precision: Precision = "auto"
+    prompts_dir: Path = Field(Path("prompts"), description="The prompt registry directory.")
+    device: Device = Field("auto", description="auto | cpu | cuda.")
+    precision: Precision = Field("auto", description="auto | fp32 | bf16 | fp16.")
 
     max_batch_size: int = Field(32, ge=1, description="Rows per forward pass.")
-    max_batch_tokens: int = Field(4096, ge=1, description="Padded tokens per forward, prompt included.")
+    max_batch_tokens: int = Field(
+        4096, ge=1, description="Padded tokens per forward, prompt included."
+    )
     max_wait_ms: float = Field(0.0, ge=0, description="Extra wait for a batch to fill; 0 = none.")
     queue_limit: int = Field(1024, ge=1, description="Rows waiting; past it requests get 503.")
     request_timeout_s: float = Field(30.0, gt=0, description="Deadline of a classify request.")
@@ -39,13 +41,17 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(20_000, ge=1, description="Longer texts are cut (and flagged).")
     max_request_bytes: int = Field(1024 * 1024, ge=1, description="Body limit except uploads.")
     max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1, description="Prompt file size limit.")
-    cache_bytes: int = Field(512 * 1024 * 1024, ge=1, description="Device budget for prompts+heads.")
+    cache_bytes: int = Field(
+        512 * 1024 * 1024, ge=1, description="Device budget for prompts+heads."
+    )
     task_metric_cap: int = Field(100, ge=0, description="Tasks with their own metric label.")
 
-    admin_token: SecretStr | None = None
-    classify_token: SecretStr | None = None
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token for upload/activate/delete."
+    )
+    classify_token: SecretStr | None = Field(None, description="Bearer token for /classify.")
 
-    log_level: LogLevel = "info"
+    log_level: LogLevel = Field("info", description="critical | error | warning | info | debug.")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""Task: one classifier = soft prompt P [m, d] + linear head (W [L, d], b [L]) + labels + pooling."""
+"""Task: one classifier = soft prompt P [m, d] + head (W [L, d], b [L]) + labels + pooling."""
 
 from __future__ import annotations
 
@@ -72,7 +72,9 @@ class TaskSpec:
 
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (self.prompt, self.head_weight, self.head_bias))
+        return sum(
+            t.numel() * t.element_size() for t in (self.prompt, self.head_weight, self.head_bias)
+        )
 
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -81,7 +83,9 @@ FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 def as_float32(name: str, tensor: torch.Tensor) -> torch.Tensor:
     """Accept fp32/fp16/bf16 tensors; anything else is refused by name."""
     if tensor.dtype not in FLOAT_DTYPES:
-        raise InvalidPrompt(f"tensor {name!r} has dtype {tensor.dtype}; expected float32/16 or bf16")
+        raise InvalidPrompt(
+            f"tensor {name!r} has dtype {tensor.dtype}; expected float32/16 or bf16"
+        )
     return tensor.detach().to(torch.float32).contiguous()
 
 
@@ -89,7 +93,9 @@ def _check_tensor(name: str, tensor: torch.Tensor, ndim: int) -> None:
     if tensor.dtype != torch.float32:
         raise InvalidPrompt(f"tensor {name!r} must be float32 here, got {tensor.dtype}")
     if tensor.ndim != ndim or tensor.numel() == 0:
-        raise InvalidPrompt(f"tensor {name!r} has shape {list(tensor.shape)}; expected {ndim} non-empty dims")
+        raise InvalidPrompt(
+            f"tensor {name!r} has shape {list(tensor.shape)}; expected {ndim} non-empty dims"
+        )
     if not torch.isfinite(tensor).all():
         raise InvalidPrompt(f"tensor {name!r} has non-finite values (NaN or Inf)")
 

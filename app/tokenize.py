@@ -28,5 +28,7 @@ class TextTokenizer:
         encoded = self.tokenizer(cut, truncation=True, max_length=max_tokens)
         return [
             Tokenized(list(ids), len(text) > self.max_text_chars or bool(encoding.overflowing))
-            for text, ids, encoding in zip(texts, encoded["input_ids"], encoded.encodings, strict=True)
+            for text, ids, encoding in zip(
+                texts, encoded["input_ids"], encoded.encodings, strict=True
+            )
         ]

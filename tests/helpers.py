@@ -75,13 +75,12 @@ def upload(
 ) -> Response:
     """PUT a prompt file (with optional form fields) the way a user's HTTP client would."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return client.put(f"/prompts/{task}", files={"file": ("p.safetensors", data)}, data=form,
-                      headers=headers)
+    return client.put(
+        f"/prompts/{task}", files={"file": ("p.safetensors", data)}, data=form, headers=headers
+    )
 
 
-def classify(
-    client: TestClient, task: str, inputs: str | list[str], **fields: object
-) -> Response:
+def classify(client: TestClient, task: str, inputs: str | list[str], **fields: object) -> Response:
     return client.post("/classify", json={"task": task, "inputs": inputs, **fields})
 
 

@@ -34,8 +34,10 @@ def test_a_batch_answers_each_input_in_order_as_if_sent_alone(
     client: TestClient, sentiment: TaskSpec
 ) -> None:
     together = classify(client, "sentiment", TEXTS, return_all_scores=True).json()["predictions"]
-    alone = [classify(client, "sentiment", [text], return_all_scores=True).json()["predictions"][0]
-             for text in TEXTS]
+    alone = [
+        classify(client, "sentiment", [text], return_all_scores=True).json()["predictions"][0]
+        for text in TEXTS
+    ]
     assert len(together) == len(TEXTS)
     for batched, single in zip(together, alone, strict=True):
         assert batched["label"] == single["label"]
@@ -136,6 +138,10 @@ def test_the_server_reports_liveness_readiness_and_what_it_runs(
     info = client.get("/info").json()
     assert info["backbone_fingerprint"] == tiny_backbone.identity.fingerprint
     assert (info["hidden_size"], info["max_positions"], info["device"], info["precision"]) == (
-        32, 128, "cpu", "fp32")
+        32,
+        128,
+        "cpu",
+        "fp32",
+    )
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/classify", "/prompts", "/prompts/{task}", "/prompts/{task}/activate"} <= set(paths)

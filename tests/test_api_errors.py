@@ -80,9 +80,25 @@ def test_unknown_route_and_wrong_method_use_the_error_shape(served: TestClient) 
         (b'{"task": "t", "inputs": []}', "at least one"),
         (b'{"task": "t", "inputs": ["\xff\xfe"]}', "malformed"),
     ],
-    ids=["bad-json", "empty", "array", "string", "no-task", "no-inputs", "task-int", "inputs-ints",
-         "inputs-object", "inputs-null", "version-str", "version-0", "flag-str", "extra-field",
-         "empty-task", "no-texts", "invalid-utf8"],
+    ids=[
+        "bad-json",
+        "empty",
+        "array",
+        "string",
+        "no-task",
+        "no-inputs",
+        "task-int",
+        "inputs-ints",
+        "inputs-object",
+        "inputs-null",
+        "version-str",
+        "version-0",
+        "flag-str",
+        "extra-field",
+        "empty-task",
+        "no-texts",
+        "invalid-utf8",
+    ],
 )
 def test_a_malformed_classify_body_is_422_naming_the_problem(
     served: TestClient, body: bytes, says: str
@@ -94,11 +110,15 @@ def test_a_malformed_classify_body_is_422_naming_the_problem(
 def test_a_malformed_upload_is_422(served: TestClient) -> None:
     """Regression: bodies the framework could not parse (bad multipart, bad UTF-8) answered 400."""
     assert_error(served.put("/prompts/t", data={"labels": "[]"}), 422, "InvalidRequest", "file")
-    broken_multipart = served.put("/prompts/t", content=b"--xx\r\ngarbage",
-                                  headers={"content-type": "multipart/form-data; boundary=xx"})
+    broken_multipart = served.put(
+        "/prompts/t",
+        content=b"--xx\r\ngarbage",
+        headers={"content-type": "multipart/form-data; boundary=xx"},
+    )
     assert_error(broken_multipart, 422, "InvalidRequest")
-    no_boundary = served.put("/prompts/t", content=b"x",
-                             headers={"content-type": "multipart/form-data"})
+    no_boundary = served.put(
+        "/prompts/t", content=b"x", headers={"content-type": "multipart/form-data"}
+    )
     assert_error(no_boundary, 422, "InvalidRequest")
     activate_two = served.post("/prompts/t/activate", json={"version": "two"})
     assert_error(activate_two, 422, "InvalidRequest", "version")
@@ -173,12 +193,10 @@ def test_a_body_over_max_request_bytes_is_413(make_client: MakeClient) -> None:
     body = json.dumps({"task": "t", "inputs": ["word " * 500]}).encode()
     declared = client.post("/classify", content=body, headers=JSON)
     assert_error(declared, 413, "TooLarge")
-    streamed = client.post("/classify", content=chunked(body, 500),
-                           headers=JSON)
+    streamed = client.post("/classify", content=chunked(body, 500), headers=JSON)
     assert_error(streamed, 413, "TooLarge")
     small = json.dumps({"task": "t", "inputs": ["word " * 50]}).encode()
-    assert client.post("/classify", content=chunked(small, 100),
-                       headers=JSON).status_code == 200
+    assert client.post("/classify", content=chunked(small, 100), headers=JSON).status_code == 200
 
 
 def test_an_upload_over_max_upload_bytes_is_413_and_stores_nothing(make_client: MakeClient) -> None:
@@ -191,11 +209,16 @@ def test_an_upload_over_max_upload_bytes_is_413_and_stores_nothing(make_client: 
     huge = big * 8  # over the limit plus the form overhead: refused from Content-Length alone
     assert_error(upload(client, "t", huge), 413, "TooLarge")
     boundary = "b0undary"
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n")
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    )
     multipart = head.encode() + huge + f"\r\n--{boundary}--\r\n".encode()
-    streamed = client.put("/prompts/t", content=chunked(multipart),
-                          headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    streamed = client.put(
+        "/prompts/t",
+        content=chunked(multipart),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
     assert_error(streamed, 413, "TooLarge")
     assert [v["version"] for v in client.get("/prompts/t").json()["versions"]] == [1]
 
@@ -274,11 +297,29 @@ def test_reusing_the_name_of_another_backbones_task_is_409_not_500(
         ("put", "/prompts/t", {"files": {"other": ("p", b"x")}}),
         ("put", "/prompts/t", {"json": {"file": "x"}}),
     ],
-    ids=["task-path", "task-201-chars", "version-huge", "version-negative", "10k-inputs",
-         "binary-json", "text-plain", "form-classify", "activate-huge", "activate-bad-json",
-         "delete-negative", "delete-not-int", "delete-huge", "limit-not-int", "limit-huge",
-         "get-encoded-path", "upload-empty", "upload-empty-header", "upload-huge-header-len",
-         "upload-wrong-field", "upload-as-json"],
+    ids=[
+        "task-path",
+        "task-201-chars",
+        "version-huge",
+        "version-negative",
+        "10k-inputs",
+        "binary-json",
+        "text-plain",
+        "form-classify",
+        "activate-huge",
+        "activate-bad-json",
+        "delete-negative",
+        "delete-not-int",
+        "delete-huge",
+        "limit-not-int",
+        "limit-huge",
+        "get-encoded-path",
+        "upload-empty",
+        "upload-empty-header",
+        "upload-huge-header-len",
+        "upload-wrong-field",
+        "upload-as-json",
+    ],
 )
 def test_no_input_makes_the_server_answer_500(
     served: TestClient, method: str, path: str, kwargs: dict[str, Any]

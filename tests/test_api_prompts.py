@@ -15,14 +15,23 @@ TEXTS = ["a fine day", "a terrible day", "an ordinary day"]
 
 def test_upload_answers_201_with_the_new_versions_record(client: TestClient) -> None:
     spec = random_spec(32, prompt_len=6, num_labels=2, pooling="cls")
-    r = upload(client, "sentiment", prompt_bytes(spec, labels=False),
-               labels='["neg", "pos"]', description="movie reviews")
+    r = upload(
+        client,
+        "sentiment",
+        prompt_bytes(spec, labels=False),
+        labels='["neg", "pos"]',
+        description="movie reviews",
+    )
     assert r.status_code == 201, r.text
     record = r.json()
     shown = ("task", "version", "active", "labels", "pooling", "prompt_len")
     assert {k: record[k] for k in shown} == {
-        "task": "sentiment", "version": 1, "active": True, "labels": ["neg", "pos"],
-        "pooling": "cls", "prompt_len": 6,
+        "task": "sentiment",
+        "version": 1,
+        "active": True,
+        "labels": ["neg", "pos"],
+        "pooling": "cls",
+        "prompt_len": 6,
     }
     assert record["description"] == "movie reviews"
     assert re.fullmatch(r"[0-9a-f]{64}", record["sha256"])
@@ -51,8 +60,9 @@ def test_listing_is_paginated_in_task_order(client: TestClient) -> None:
     names = ["e", "a", "d", "c", "b"]
     for name in names:
         upload(client, name, prompt_bytes(random_spec(32)))
-    pages = [client.get("/prompts", params={"offset": offset, "limit": 2}).json()
-             for offset in (0, 2, 4)]
+    pages = [
+        client.get("/prompts", params={"offset": offset, "limit": 2}).json() for offset in (0, 2, 4)
+    ]
     assert [[t["task"] for t in page["tasks"]] for page in pages] == [["a", "b"], ["c", "d"], ["e"]]
     assert {(page["total"], page["limit"]) for page in pages} == {(5, 2)}
     assert [page["offset"] for page in pages] == [0, 2, 4]
@@ -66,8 +76,15 @@ def test_listing_summarises_each_tasks_active_version(client: TestClient) -> Non
     upload(client, "t", prompt_bytes(later), description="three")
     client.post("/prompts/t/activate", json={"version": 1})
     [summary] = client.get("/prompts").json()["tasks"]
-    assert summary == {"task": "t", "active": 1, "versions": [1, 2], "labels": ["no", "yes"],
-                       "pooling": "mean", "prompt_len": 4, "description": ""}
+    assert summary == {
+        "task": "t",
+        "active": 1,
+        "versions": [1, 2],
+        "labels": ["no", "yes"],
+        "pooling": "mean",
+        "prompt_len": 4,
+        "description": "",
+    }
 
 
 def test_an_empty_registry_lists_nothing(client: TestClient) -> None:

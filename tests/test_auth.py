@@ -98,8 +98,11 @@ def test_without_an_admin_token_the_server_warns_at_start(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="app.api.app"):
         client = make_client()
-    warnings = [r for r in caplog.records
-                if r.levelno == logging.WARNING and "admin token" in r.getMessage()]
+    warnings = [
+        r
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "admin token" in r.getMessage()
+    ]
     assert len(warnings) == 1
     assert upload(client, "t", prompt_bytes(random_spec(32))).status_code == 201  # open, as warned
 

@@ -41,7 +41,9 @@ class Observer:
         self.expired_rows += rows
 
 
-def run(coro_fn: Callable, recorder: Recorder, observer: Observer | None = None, **limits: float) -> object:
+def run(
+    coro_fn: Callable, recorder: Recorder, observer: Observer | None = None, **limits: float
+) -> object:
     async def main() -> object:
         batcher: Batcher[str, str] = Batcher(recorder, BatchLimits(**limits), observer)  # type: ignore[arg-type]
         batcher.start()
@@ -68,7 +70,9 @@ def test_each_request_gets_its_own_results_in_order() -> None:
 
     async def scenario(batcher: Batcher) -> list:
         requests = [[f"r{i}-{j}" for j in range(i % 4 + 1)] for i in range(20)]
-        results = await asyncio.gather(*(batcher.submit(r, [len(x) for x in r], 5) for r in requests))
+        results = await asyncio.gather(
+            *(batcher.submit(r, [len(x) for x in r], 5) for r in requests)
+        )
         return list(zip(requests, results, strict=True))
 
     for request, result in run(scenario, recorder, max_batch_size=8):  # type: ignore[union-attr]

@@ -59,11 +59,26 @@ def test_the_environment_is_used_when_no_flag_is_given(monkeypatch: pytest.Monke
 
 def test_every_flag_reaches_its_setting() -> None:
     given = {
-        "host": "0.0.0.0", "port": "8443", "backbone": "/models/tiny", "prompts_dir": "/data/p",
-        "device": "cpu", "precision": "bf16", "max_batch_size": "8", "max_batch_tokens": "2048",
-        "max_wait_ms": "1.5", "queue_limit": "10", "request_timeout_s": "3",
-        "max_client_batch": "16", "cache_bytes": "4096", "admin_token": "adm",
-        "classify_token": "cls", "log_level": "WARNING",
+        "host": "0.0.0.0",
+        "port": "8443",
+        "backbone": "/models/tiny",
+        "prompts_dir": "/data/p",
+        "device": "cpu",
+        "precision": "bf16",
+        "max_batch_size": "8",
+        "max_batch_tokens": "2048",
+        "max_wait_ms": "1.5",
+        "queue_limit": "10",
+        "request_timeout_s": "3",
+        "max_client_batch": "16",
+        "cache_bytes": "4096",
+        "admin_token": "adm",
+        "classify_token": "cls",
+        "log_level": "WARNING",
+        "max_text_chars": "500",
+        "max_request_bytes": "2048",
+        "max_upload_bytes": "4096",
+        "task_metric_cap": "3",
     }
     assert set(given) == {name for name, _, _ in SERVE_OPTIONS}
     flags = [part for name, raw in given.items() for part in (f"--{name.replace('_', '-')}", raw)]
@@ -76,6 +91,8 @@ def test_every_flag_reaches_its_setting() -> None:
     assert (s.request_timeout_s, s.max_client_batch, s.cache_bytes) == (3.0, 16, 4096)
     assert s.admin_token is not None and s.admin_token.get_secret_value() == "adm"
     assert s.classify_token is not None and s.classify_token.get_secret_value() == "cls"
+    assert (s.max_text_chars, s.max_request_bytes, s.max_upload_bytes) == (500, 2048, 4096)
+    assert s.task_metric_cap == 3
 
 
 @pytest.mark.parametrize(
@@ -94,8 +111,11 @@ def test_every_flag_reaches_its_setting() -> None:
     ],
 )
 def test_an_invalid_value_exits_2_naming_it(
-    flags: list[str], env: dict[str, str], named: str,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    env: dict[str, str],
+    named: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Regression (log level): an unknown level passed validation, then crashed with a traceback."""
     for key, raw in env.items():

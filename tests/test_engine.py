@@ -25,16 +25,20 @@ TEXTS = [
 
 
 def reference_logits(backbone: Backbone, spec: TaskSpec, text: str) -> torch.Tensor:
-    """The task formula written out for one input: h = backbone([P; E(x)]), logits = W pool(h) + b."""
+    """The formula written out for one input: h = backbone([P; E(x)]), logits = W pool(h) + b."""
     model = backbone.model
     ids = torch.tensor(backbone.tokenizer(text)["input_ids"])
     with torch.inference_mode():
         token_embeds = model.get_input_embeddings()(ids)  # [n, d]
         inputs = torch.cat([spec.prompt, token_embeds])[None]  # [1, m + n, d]
-        out = model(inputs_embeds=inputs, attention_mask=torch.ones(inputs.shape[:2], dtype=torch.long))
+        out = model(
+            inputs_embeds=inputs, attention_mask=torch.ones(inputs.shape[:2], dtype=torch.long)
+        )
         hidden = out.last_hidden_state[0]  # [m + n, d]
         m = spec.prompt_len
-        pooled = {"mean": hidden[m:].mean(0), "cls": hidden[m], "first": out.pooler_output[0]}[spec.pooling]
+        pooled = {"mean": hidden[m:].mean(0), "cls": hidden[m], "first": out.pooler_output[0]}[
+            spec.pooling
+        ]
         return spec.head_weight @ pooled + spec.head_bias
 
 
@@ -43,11 +47,18 @@ def engine(tiny_backbone: Backbone) -> Engine:
     return Engine(tiny_backbone)
 
 
-def make_tasks(engine: Engine, count: int, seed: int = 0) -> tuple[list[TaskSpec], list[DeviceTask]]:
+def make_tasks(
+    engine: Engine, count: int, seed: int = 0
+) -> tuple[list[TaskSpec], list[DeviceTask]]:
     rng = random.Random(seed)
     specs = [
-        random_spec(engine.backbone.hidden_size, prompt_len=rng.choice([1, 3, 8, 20, 40]),
-                    num_labels=rng.choice([2, 3, 7]), pooling=("mean", "cls", "first")[i % 3], seed=seed + i)
+        random_spec(
+            engine.backbone.hidden_size,
+            prompt_len=rng.choice([1, 3, 8, 20, 40]),
+            num_labels=rng.choice([2, 3, 7]),
+            pooling=("mean", "cls", "first")[i % 3],
+            seed=seed + i,
+        )
         for i in range(count)
     ]
     return specs, [engine.to_device(spec, f"task{i}", 1) for i, spec in enumerate(specs)]
@@ -96,10 +107,17 @@ def test_changing_one_prompt_changes_no_other_task(engine: Engine) -> None:
     before = engine.forward(rows)
     # A random change: a constant shift would vanish in the embedding LayerNorm.
     nudge = torch.randn(specs[2].prompt.shape, generator=torch.Generator().manual_seed(3))
-    changed = TaskSpec(specs[2].prompt + nudge, specs[2].head_weight, specs[2].head_bias,
-                       specs[2].labels, specs[2].pooling)
+    changed = TaskSpec(
+        specs[2].prompt + nudge,
+        specs[2].head_weight,
+        specs[2].head_bias,
+        specs[2].labels,
+        specs[2].pooling,
+    )
     new_task = engine.to_device(changed, "task2", 2)
-    after = engine.forward([Row(r.input_ids, new_task if r.task is tasks[2] else r.task) for r in rows])
+    after = engine.forward(
+        [Row(r.input_ids, new_task if r.task is tasks[2] else r.task) for r in rows]
+    )
     for row, old, new in zip(rows, before, after, strict=True):
         if row.task is tasks[2]:
             assert (old - new).abs().max().item() > 1e-3, "the edited task must change"
@@ -118,7 +136,9 @@ def test_prompt_and_text_fill_the_position_limit(engine: Engine) -> None:
     spec = random_spec(engine.backbone.hidden_size, prompt_len=28, pooling="mean", seed=50)
     task = engine.to_device(spec, "long", 1)
     max_tokens = engine.max_text_tokens(task.prompt_len)
-    ids = engine.backbone.tokenizer("word " * 500, truncation=True, max_length=max_tokens)["input_ids"]
+    ids = engine.backbone.tokenizer("word " * 500, truncation=True, max_length=max_tokens)[
+        "input_ids"
+    ]
     assert len(ids) + task.prompt_len == engine.backbone.max_positions
     short = Row(tokenize(engine, "short"), task)
     long_logits, short_logits = engine.forward([Row(ids, task), short])

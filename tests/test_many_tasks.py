@@ -18,16 +18,40 @@ from tests.helpers import random_spec
 
 TASKS = 2000
 REQUESTS = 300
-WORDS = "good bad movie plot actor great dull boring lovely news sport market win free call now".split()
+WORDS = [
+    "good",
+    "bad",
+    "movie",
+    "plot",
+    "actor",
+    "great",
+    "dull",
+    "boring",
+    "lovely",
+    "news",
+    "sport",
+    "market",
+    "win",
+    "free",
+    "call",
+    "now",
+]
 
 
 def write_tasks(root: Path, backbone: Backbone) -> None:
     rng = random.Random(0)
     for i in range(TASKS):
-        spec = random_spec(backbone.hidden_size, prompt_len=rng.randint(1, 16),
-                           num_labels=rng.randint(2, 5), pooling=rng.choice(["mean", "cls", "first"]), seed=i)
+        spec = random_spec(
+            backbone.hidden_size,
+            prompt_len=rng.randint(1, 16),
+            num_labels=rng.randint(2, 5),
+            pooling=rng.choice(["mean", "cls", "first"]),
+            seed=i,
+        )
         (root / f"task-{i:04d}").mkdir(parents=True)
-        (root / f"task-{i:04d}" / "v1.safetensors").write_bytes(prompt_file.encode(spec, backbone.identity))
+        (root / f"task-{i:04d}" / "v1.safetensors").write_bytes(
+            prompt_file.encode(spec, backbone.identity)
+        )
 
 
 def test_two_thousand_tasks_in_mixed_traffic(tmp_path: Path, tiny_backbone: Backbone) -> None:
@@ -38,8 +62,10 @@ def test_two_thousand_tasks_in_mixed_traffic(tmp_path: Path, tiny_backbone: Back
     assert len(services.registry.task_ids()) == TASKS
     rng = random.Random(1)
     requests = [
-        (f"task-{rng.randrange(TASKS):04d}",
-         [" ".join(rng.choices(WORDS, k=rng.randint(1, 20))) for _ in range(rng.randint(1, 2))])
+        (
+            f"task-{rng.randrange(TASKS):04d}",
+            [" ".join(rng.choices(WORDS, k=rng.randint(1, 20))) for _ in range(rng.randint(1, 2))],
+        )
         for _ in range(REQUESTS)
     ]
 
@@ -47,7 +73,10 @@ def test_two_thousand_tasks_in_mixed_traffic(tmp_path: Path, tiny_backbone: Back
         services.batcher.start()
         try:
             return await asyncio.gather(
-                *(services.classify.classify(task, texts, all_scores=True) for task, texts in requests)
+                *(
+                    services.classify.classify(task, texts, all_scores=True)
+                    for task, texts in requests
+                )
             )
         finally:
             await services.batcher.stop()

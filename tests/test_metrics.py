@@ -50,8 +50,12 @@ def test_metrics_after_traffic(client: TestClient) -> None:
     assert value(m, "promptserve_task_requests_total", task="b") == 1
     info = client.get("/info").json()
     [backbone] = [labels for (name, labels), _ in m.items() if name == "promptserve_backbone_info"]
-    assert dict(backbone) == {"backbone": info["backbone"], "device": "cpu", "precision": "fp32",
-                              "fingerprint": info["backbone_fingerprint"]}
+    assert dict(backbone) == {
+        "backbone": info["backbone"],
+        "device": "cpu",
+        "precision": "fp32",
+        "fingerprint": info["backbone_fingerprint"],
+    }
 
 
 def test_every_metric_is_prefixed_and_the_scrape_is_prometheus_text(client: TestClient) -> None:
@@ -81,8 +85,11 @@ def test_tasks_past_the_cap_are_counted_as_other(make_client: MakeClient) -> Non
     for task in ("a", "b", "c", "d", "a", "c"):
         assert classify(client, task, "x").status_code == 200
     m = scrape(client)
-    counted = {dict(labels)["task"]: v for (name, labels), v in m.items()
-               if name == "promptserve_task_requests_total"}
+    counted = {
+        dict(labels)["task"]: v
+        for (name, labels), v in m.items()
+        if name == "promptserve_task_requests_total"
+    }
     assert counted == {"a": 2, "b": 1, "_other": 3}
 
 
@@ -97,8 +104,10 @@ def test_a_zero_cap_counts_every_task_as_other(make_client: MakeClient) -> None:
 
 def test_a_tiny_cache_evicts_yet_every_answer_stays_right(make_client: MakeClient) -> None:
     roomy = make_client()
-    tasks = {f"task-{pooling}": random_spec(32, seed=i, pooling=pooling)
-             for i, pooling in enumerate(("mean", "cls", "first"))}
+    tasks = {
+        f"task-{pooling}": random_spec(32, seed=i, pooling=pooling)
+        for i, pooling in enumerate(("mean", "cls", "first"))
+    }
     for task, spec in tasks.items():
         upload(roomy, task, prompt_bytes(spec))
     texts = ["a short text", "and another, a bit longer than the first"]
@@ -124,6 +133,9 @@ def test_refused_and_failed_requests_are_counted_by_status(make_client: MakeClie
     client.post("/classify", content=too_big, headers={"content-type": "application/json"})
     m = scrape(client)
     assert value(m, "promptserve_requests_total", route="/classify", status="503") == 1
-    refused = sum(v for (name, labels), v in m.items()
-                  if name == "promptserve_requests_total" and dict(labels)["status"] == "413")
+    refused = sum(
+        v
+        for (name, labels), v in m.items()
+        if name == "promptserve_requests_total" and dict(labels)["status"] == "413"
+    )
     assert refused == 1

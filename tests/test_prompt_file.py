@@ -19,8 +19,15 @@ BACKBONE = identity(hidden=32)
 
 def test_encoded_task_decodes_to_the_same_task_stamped_with_its_backbone() -> None:
     spec = random_spec(32, prompt_len=5, num_labels=4, pooling="cls", seed=3)
-    spec = type(spec)(spec.prompt, spec.head_weight, spec.head_bias, spec.labels, spec.pooling,
-                      description="sentiment v1", metrics={"accuracy": 0.91})
+    spec = type(spec)(
+        spec.prompt,
+        spec.head_weight,
+        spec.head_bias,
+        spec.labels,
+        spec.pooling,
+        description="sentiment v1",
+        metrics={"accuracy": 0.91},
+    )
     data = prompt_file.encode(spec, BACKBONE, extra={"task": "sentiment"})
 
     decoded, metadata = prompt_file.decode(data, BACKBONE)
@@ -37,8 +44,11 @@ def test_encoded_task_decodes_to_the_same_task_stamped_with_its_backbone() -> No
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_files_are_accepted_as_float32(dtype: torch.dtype) -> None:
     spec = random_spec(32)
-    tensors = {"prompt": spec.prompt.to(dtype), "head.weight": spec.head_weight.to(dtype),
-               "head.bias": spec.head_bias.to(dtype)}
+    tensors = {
+        "prompt": spec.prompt.to(dtype),
+        "head.weight": spec.head_weight.to(dtype),
+        "head.bias": spec.head_bias.to(dtype),
+    }
     labels = {"labels": json.dumps(list(spec.labels))}
     decoded, _ = prompt_file.decode(tensors_bytes(tensors, labels), BACKBONE)
     assert decoded.prompt.dtype == torch.float32
@@ -47,8 +57,12 @@ def test_half_precision_files_are_accepted_as_float32(dtype: torch.dtype) -> Non
 
 def test_labels_and_description_given_at_upload_override_the_file() -> None:
     spec = random_spec(32, num_labels=2)
-    decoded, _ = prompt_file.decode(prompt_bytes(spec, {"description": "old"}), BACKBONE,
-                                    labels=["neg", "pos"], description="new")
+    decoded, _ = prompt_file.decode(
+        prompt_bytes(spec, {"description": "old"}),
+        BACKBONE,
+        labels=["neg", "pos"],
+        description="new",
+    )
     assert (decoded.labels, decoded.description) == (("neg", "pos"), "new")
 
 
@@ -110,4 +124,3 @@ def test_a_pickle_is_refused_without_ever_being_unpickled(
     with pytest.raises(InvalidPrompt, match="not a valid safetensors"):
         prompt_file.decode(data, BACKBONE)
     assert not marker.exists()
-

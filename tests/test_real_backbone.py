@@ -25,7 +25,9 @@ def test_default_backbone_loads_offline_with_its_identity(minilm: Backbone) -> N
     assert not minilm.model.training
 
 
-def test_fingerprint_tells_same_size_backbones_apart(minilm: Backbone, tiny_backbone: Backbone) -> None:
+def test_fingerprint_tells_same_size_backbones_apart(
+    minilm: Backbone, tiny_backbone: Backbone
+) -> None:
     """Same config, other weights: the fingerprint must differ (a prompt is tied to its weights)."""
     from app.backbone import fingerprint
 
@@ -44,8 +46,10 @@ def test_fingerprint_tells_same_size_backbones_apart(minilm: Backbone, tiny_back
 
 def test_mixed_batch_on_real_backbone_matches_reference_and_alone(minilm: Backbone) -> None:
     engine = Engine(minilm)
-    specs = [random_spec(384, prompt_len=m, num_labels=n, pooling=p, seed=m)
-             for m, n, p in [(20, 2, "mean"), (5, 4, "cls"), (40, 6, "first"), (1, 77, "mean")]]
+    specs = [
+        random_spec(384, prompt_len=m, num_labels=n, pooling=p, seed=m)
+        for m, n, p in [(20, 2, "mean"), (5, 4, "cls"), (40, 6, "first"), (1, 77, "mean")]
+    ]
     tasks = [engine.to_device(spec, f"t{i}", 1) for i, spec in enumerate(specs)]
     rows, expected = [], []
     for i, text in enumerate(TEXTS):

@@ -45,10 +45,38 @@ def test_valid_task_ids_are_accepted(tmp_path: Path, task: str) -> None:
 
 @pytest.mark.parametrize(
     "task",
-    ["", "..", ".", ".hidden", "../evil", "a/b", "/abs", "a\\b", "Upper", "a" * 65, "a b", "a\n",
-     "é", "a\x00"],
-    ids=["empty", "dotdot", "dot", "leading-dot", "parent", "slash", "absolute", "backslash",
-         "uppercase", "65-chars", "space", "newline", "non-ascii", "nul"],
+    [
+        "",
+        "..",
+        ".",
+        ".hidden",
+        "../evil",
+        "a/b",
+        "/abs",
+        "a\\b",
+        "Upper",
+        "a" * 65,
+        "a b",
+        "a\n",
+        "é",
+        "a\x00",
+    ],
+    ids=[
+        "empty",
+        "dotdot",
+        "dot",
+        "leading-dot",
+        "parent",
+        "slash",
+        "absolute",
+        "backslash",
+        "uppercase",
+        "65-chars",
+        "space",
+        "newline",
+        "non-ascii",
+        "nul",
+    ],
 )
 def test_unsafe_task_ids_are_refused_and_nothing_is_written(tmp_path: Path, task: str) -> None:
     root = tmp_path / "prompts"
@@ -246,7 +274,9 @@ def test_leftovers_of_interrupted_writes_are_cleaned_and_never_served(tmp_path: 
     assert state.active == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [
-        "task.json", "v1.safetensors", "v2.safetensors"
+        "task.json",
+        "v1.safetensors",
+        "v2.safetensors",
     ]
     assert add(restarted, "t", 3) == 3
     assert restarted.state("t").versions[3].sha256 != hashlib.sha256(unacknowledged).hexdigest()

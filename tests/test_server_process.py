@@ -42,10 +42,30 @@ def test_serve_upload_classify_and_stop_on_sigterm(tiny_backbone_dir: Path, tmp_
     log = (tmp_path / "server.log").open("w+")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTSERVE_")}
     server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--backbone", str(tiny_backbone_dir), "--prompts-dir", str(tmp_path / "prompts"),
-         "--precision", "fp32", "--device", "cpu", "--admin-token", "s3cret"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backbone",
+            str(tiny_backbone_dir),
+            "--prompts-dir",
+            str(tmp_path / "prompts"),
+            "--precision",
+            "fp32",
+            "--device",
+            "cpu",
+            "--admin-token",
+            "s3cret",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_ready(base, server)
@@ -53,9 +73,12 @@ def test_serve_upload_classify_and_stop_on_sigterm(tiny_backbone_dir: Path, tmp_
             spec = random_spec(32, num_labels=2)
             refused = http.put("/prompts/sentiment", files={"file": ("p", prompt_bytes(spec))})
             assert refused.status_code == 401
-            r = http.put("/prompts/sentiment", files={"file": ("p", prompt_bytes(spec))},
-                         data={"labels": '["neg", "pos"]'},
-                         headers={"Authorization": "Bearer s3cret"})
+            r = http.put(
+                "/prompts/sentiment",
+                files={"file": ("p", prompt_bytes(spec))},
+                data={"labels": '["neg", "pos"]'},
+                headers={"Authorization": "Bearer s3cret"},
+            )
             assert r.status_code == 201, r.text
             r = http.post("/classify", json={"task": "sentiment", "inputs": ["great", "awful"]})
             assert r.status_code == 200, r.text
@@ -81,10 +104,23 @@ def test_serve_upload_classify_and_stop_on_sigterm(tiny_backbone_dir: Path, tmp_
 def test_a_server_that_cannot_load_its_backbone_exits_instead_of_hanging(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTSERVE_")}
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(free_port()),
-         "--backbone", str(tmp_path / "no" / "such" / "model"),
-         "--prompts-dir", str(tmp_path / "p")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "serve",
+            "--port",
+            str(free_port()),
+            "--backbone",
+            str(tmp_path / "no" / "such" / "model"),
+            "--prompts-dir",
+            str(tmp_path / "p"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "cannot start" in result.stderr, result.stderr

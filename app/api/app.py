@@ -125,10 +125,18 @@ def build_services(settings: Settings, backbone: Backbone, metrics: Metrics) -> 
     )
     batcher: Batcher[Row, torch.Tensor] = Batcher(engine.forward, limits, observer=metrics)
     tokenizer = TextTokenizer(backbone.tokenizer, settings.max_text_chars)
-    service = ClassifyService(engine, registry, cache, batcher, tokenizer, settings.request_timeout_s)
+    service = ClassifyService(
+        engine, registry, cache, batcher, tokenizer, settings.request_timeout_s
+    )
     metrics.watch(lambda: batcher.depth, lambda: len(registry.task_ids()), cache.stats)
-    metrics.info.info({"backbone": backbone.identity.name, "fingerprint": backbone.identity.fingerprint,
-                       "device": str(backbone.device), "precision": backbone.precision})
+    metrics.info.info(
+        {
+            "backbone": backbone.identity.name,
+            "fingerprint": backbone.identity.fingerprint,
+            "device": str(backbone.device),
+            "precision": backbone.precision,
+        }
+    )
     warm_up(engine, tokenizer)
     return Services(backbone, registry, service, PromptAdmin(registry, cache), batcher)
 
@@ -144,7 +152,15 @@ def warm_up(engine: Engine, tokenizer: TextTokenizer) -> None:
     hidden = engine.backbone.hidden_size
     spec = TaskSpec(torch.zeros(4, hidden), torch.zeros(2, hidden), torch.zeros(2), ("a", "b"))
     ids = tokenizer(["warming up the backbone"], max_tokens=32)[0].input_ids
-    rows = [Row(ids, engine.to_device(TaskSpec(spec.prompt, spec.head_weight, spec.head_bias, spec.labels,
-                                               pooling), "warmup", 0))
-            for pooling in ("mean", "cls", "first")]
+    rows = [
+        Row(
+            ids,
+            engine.to_device(
+                TaskSpec(spec.prompt, spec.head_weight, spec.head_bias, spec.labels, pooling),
+                "warmup",
+                0,
+            ),
+        )
+        for pooling in ("mean", "cls", "first")
+    ]
     engine.forward(rows)

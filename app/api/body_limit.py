@@ -11,7 +11,7 @@ UPLOAD_OVERHEAD = 64 * 1024  # multipart boundaries and form fields around the f
 
 
 class BodyLimit:
-    """PUT /prompts/* may carry `upload_bytes` (plus form overhead); every other route `max_bytes`."""
+    """PUT /prompts/* may carry `upload_bytes` (plus form overhead); other routes `max_bytes`."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int) -> None:
         self.app = app
@@ -55,5 +55,7 @@ class BodyLimit:
 
     @staticmethod
     async def _reject(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = error_response(413, "TooLarge", f"request body is over the limit of {limit} bytes")
+        response = error_response(
+            413, "TooLarge", f"request body is over the limit of {limit} bytes"
+        )
         await response(scope, receive, send)

@@ -28,9 +28,16 @@ async def classify(
         raise InvalidRequest("inputs must hold at least one text")
     if len(texts) > settings.max_client_batch:
         raise TooLarge(f"{len(texts)} inputs; at most {settings.max_client_batch} per request")
-    result = await services.classify.classify(body.task, texts, body.version, body.return_all_scores)
+    result = await services.classify.classify(
+        body.task, texts, body.version, body.return_all_scores
+    )
     metrics.count_task(result.task)
-    predictions = [PredictionOut(label=p.label, score=p.score, scores=p.scores) for p in result.predictions]
+    predictions = [
+        PredictionOut(label=p.label, score=p.score, scores=p.scores) for p in result.predictions
+    ]
     return ClassifyResponse(
-        task=result.task, version=result.version, predictions=predictions, truncated=result.truncated
+        task=result.task,
+        version=result.version,
+        predictions=predictions,
+        truncated=result.truncated,
     )

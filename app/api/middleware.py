@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,7 +37,7 @@ class RequestMetrics:
             self.metrics.latency.labels(route=route).observe(time.perf_counter() - started)
 
 
-def _route_template(scope: dict[str, Any]) -> str:
+def _route_template(scope: MutableMapping[str, Any]) -> str:
     """The matched route's path template, so label values stay few ('/prompts/{task}')."""
     route = scope.get("route")
     return getattr(route, "path", None) or "unmatched"

@@ -56,10 +56,17 @@ class VersionRecord(BaseModel):
     @classmethod
     def of(cls, info: VersionInfo, active: int) -> VersionRecord:
         return cls(
-            task=info.task, version=info.version, active=info.version == active,
-            labels=list(info.labels), pooling=info.pooling, prompt_len=info.prompt_len,
-            size_bytes=info.size_bytes, sha256=info.sha256, created=info.created,
-            description=info.description, metrics=info.metrics,
+            task=info.task,
+            version=info.version,
+            active=info.version == active,
+            labels=list(info.labels),
+            pooling=info.pooling,
+            prompt_len=info.prompt_len,
+            size_bytes=info.size_bytes,
+            sha256=info.sha256,
+            created=info.created,
+            description=info.description,
+            metrics=info.metrics,
         )
 
 
@@ -70,7 +77,9 @@ class TaskRecord(BaseModel):
 
     @classmethod
     def of(cls, state: TaskState) -> TaskRecord:
-        versions = [VersionRecord.of(state.versions[v], state.active) for v in sorted(state.versions)]
+        versions = [
+            VersionRecord.of(state.versions[v], state.active) for v in sorted(state.versions)
+        ]
         return cls(task=state.task, active=state.active, versions=versions)
 
 
@@ -86,9 +95,15 @@ class TaskSummary(BaseModel):
     @classmethod
     def of(cls, state: TaskState) -> TaskSummary:
         info = state.active_info
-        return cls(task=state.task, active=state.active, versions=sorted(state.versions),
-                   labels=list(info.labels), pooling=info.pooling, prompt_len=info.prompt_len,
-                   description=info.description)
+        return cls(
+            task=state.task,
+            active=state.active,
+            versions=sorted(state.versions),
+            labels=list(info.labels),
+            pooling=info.pooling,
+            prompt_len=info.prompt_len,
+            description=info.description,
+        )
 
 
 class TaskPage(BaseModel):
