@@ -39,7 +39,9 @@ def _rows_per_second(
     model: PreTrainedModel, batch_size: int, seq_len: int, seconds: float
 ) -> tuple[float, float]:
     """(rows/s, ms per forward) of back-to-back forwards of one fixed shape for `seconds`."""
-    embeds = 0.05 * torch.randn(batch_size, seq_len, model.config.hidden_size)  # [batch, seq, hidden]
+    embeds = 0.05 * torch.randn(
+        batch_size, seq_len, model.config.hidden_size
+    )  # [batch, seq, hidden]
     embeds = embeds.to(model.dtype)
     mask = torch.ones(batch_size, seq_len, dtype=torch.long)  # [batch, seq]
     with torch.inference_mode():

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cputime import own_cpu_seconds
+
 WRK_SCRIPT = Path(__file__).with_name("wrk_classify.lua")
 REQUEST_TIMEOUT_S = 30
 
@@ -55,31 +57,28 @@ def choose_tool(requested: str) -> str:
 def run_load(
     url: str, bodies: Path, concurrency: int, seconds: float, tool: str, cpus: str | None
 ) -> LoadResult:
-    """Load `url` for `seconds`; `cpus` (a taskset list such as "1") pins wrk."""
+    """Load `url` for `seconds` (whole seconds for wrk); `cpus`, a taskset list, pins wrk."""
     if tool == "wrk":
         return _run_wrk(url, bodies, concurrency, seconds, cpus)
-    cpu_before = _cpu_seconds(resource.RUSAGE_SELF)
+    cpu_before = own_cpu_seconds()
     result = asyncio.run(_run_asyncio(url, bodies, concurrency, seconds))
-    result.loadgen_cpu_s = _cpu_seconds(resource.RUSAGE_SELF) - cpu_before
+    result.loadgen_cpu_s = own_cpu_seconds() - cpu_before
     return result
 
 
-def _cpu_seconds(who: int) -> float:
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _run_wrk(url: str, bodies: Path, concurrency: int, seconds: float, cpus: str | None) -> LoadResult:
+def _run_wrk(
+    url: str, bodies: Path, concurrency: int, seconds: float, cpus: str | None
+) -> LoadResult:
     command = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s"]
     command += [f"--timeout={REQUEST_TIMEOUT_S}s", "-s", str(WRK_SCRIPT), url, "--", str(bodies)]
     if cpus is not None:
         command = ["taskset", "-c", cpus, *command]
-    cpu_before = _cpu_seconds(resource.RUSAGE_CHILDREN)
-    completed = subprocess.run(command, capture_output=True, text=True, check=True)
-    cpu_used = _cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before
+    cpu_before = own_cpu_seconds(resource.RUSAGE_CHILDREN)
+    completed = subprocess.run(command, capture_output=True, text=True)
+    cpu_used = own_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before
     lines = [line for line in completed.stdout.splitlines() if line.startswith("BENCH_RESULT ")]
-    if not lines:
-        raise RuntimeError(f"wrk printed no result:\n{completed.stdout}\n{completed.stderr}")
+    if completed.returncode != 0 or not lines:
+        raise RuntimeError(f"wrk failed:\n{completed.stdout}\n{completed.stderr}")
     raw = json.loads(lines[-1].removeprefix("BENCH_RESULT "))
     return LoadResult(
         tool="wrk",
@@ -95,13 +94,15 @@ def _run_wrk(url: str, bodies: Path, concurrency: int, seconds: float, cpus: str
 async def _run_asyncio(url: str, bodies_path: Path, concurrency: int, seconds: float) -> LoadResult:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    head = f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+    head = (
+        f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+    )
     requests = [
         f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
         for body in bodies_path.read_bytes().splitlines()
         if body
     ]
-    next_request = itertools.cycle(requests)
+    request_cycle = itertools.cycle(requests)
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     errors = Counter[str]()
@@ -120,7 +121,7 @@ async def _run_asyncio(url: str, bodies_path: Path, concurrency: int, seconds: f
                 keep_alive = True
                 while keep_alive and time.perf_counter() < deadline:
                     sent = time.perf_counter()
-                    writer.write(next(next_request))
+                    writer.write(next(request_cycle))
                     status, keep_alive = await _read_response(reader)
                     if (received := time.perf_counter()) <= deadline:
                         latencies.append(received - sent)

@@ -4,39 +4,49 @@ import os
 import platform
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import torch
 import transformers
+from cputime import NOISY_OTHER_CORES
 
-# (name, numerator, denominator, target): each a key of the results' "throughput" map.
+# (name, numerator, denominator, target): keys of the rows' throughputs
 RATIOS = [
     ("promptserve 1 task / raw backbone", "promptserve_1_task", "backbone", 0.8),
     ("promptserve many tasks / 1 task", "promptserve_many_tasks", "promptserve_1_task", 0.9),
     ("promptserve 1 task / textbook", "promptserve_1_task", "textbook_1_task", 2.5),
 ]
+COLUMNS = [  # (row key, header, width, format)
+    ("throughput", "rows|req/s", 10, ".1f"),
+    ("p50_ms", "p50 ms", 8, ".1f"),
+    ("p99_ms", "p99 ms", 8, ".1f"),
+    ("failed", "failed", 6, "d"),
+    ("server_cores", "server CPU", 10, ".2f"),
+    ("loadgen_cores", "loadgen CPU", 11, ".3f"),
+    ("other_cores", "other CPU", 9, ".2f"),
+]
+LABEL_WIDTH = 44
 
 
 def machine_facts(precision: str, loadgen: str) -> dict[str, Any]:
-    cpu_model = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-        platform.processor(),
-    )
-    wrk_version = ""
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+    wrk = ""
     if loadgen == "wrk" and shutil.which("wrk"):
-        wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
     return {
-        "cpu_model": cpu_model,
+        "cpu_model": models[0] if models else platform.processor(),
         "nproc": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)),
-        "load_average_at_start": os.getloadavg(),
+        "load_average_at_start": os.getloadavg()[0],
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "transformers": transformers.__version__,
         "precision": precision,
         "loadgen": loadgen,
-        "wrk": wrk_version,
+        "wrk": wrk,
     }
 
 
@@ -46,35 +56,52 @@ def ratios(throughput: dict[str, float]) -> list[dict[str, Any]]:
         value = None
         if numerator in throughput and denominator in throughput:
             value = throughput[numerator] / throughput[denominator]
-        rows.append({"name": name, "value": value, "target": target, "met": value is not None and value >= target})
+        met = value is not None and value >= target
+        rows.append({"name": name, "value": value, "target": target, "met": met})
     return rows
 
 
-def _cell(value: float | None, pattern: str) -> str:
-    return "-" if value is None else format(value, pattern)
+def _cell(value: float | None, width: int, pattern: str) -> str:
+    return f"{'-' if value is None else format(value, pattern):>{width}}"
 
 
 def print_report(results: dict[str, Any]) -> None:
-    machine = results["machine"]
-    print(
-        f"\nmachine: {machine['cpu_model']}, {machine['usable_cpus']}/{machine['nproc']} CPUs, "
-        f"torch {machine['torch']} ({machine['torch_threads']} threads), {machine['precision']}, "
-        f"load average at start {machine['load_average_at_start'][0]:.2f}, load generator {machine['loadgen']}"
+    machine, settings, tokens = results["machine"], results["settings"], results["texts"]["tokens"]
+    print(f"\nmachine: {machine['cpu_model']}, {machine['usable_cpus']}/{machine['nproc']} CPUs, "
+          f"torch {machine['torch']} ({machine['torch_threads']} threads), {machine['precision']}, "
+          f"load average {machine['load_average_at_start']:.2f} at start")  # fmt: skip
+    print(f"texts: {results['texts']['count']} ({results['texts']['source']}), tokens mean "
+          f"{tokens['mean']:.1f}, median {tokens['median']}, p90 {tokens['p90']}, "
+          f"max {tokens['max']}")  # fmt: skip
+    print(f"load: {machine['loadgen']}, {settings['concurrency']} connections, "
+          f"{settings['duration']:g} s per measurement after {settings['warmup']:g} s warm-up; "
+          f"prompt_len {settings['prompt_len']}\n")  # fmt: skip
+    header = f"{'measurement':<{LABEL_WIDTH}}" + "".join(
+        f" {title:>{width}}" for _, title, width, _ in COLUMNS
     )
-    print(f"workload: {results['workload_summary']}\n")
-    header = f"{'measurement':<44} {'rows|req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'server CPU':>10} {'loadgen CPU':>11} {'failed':>6}"
-    print(header)
-    print("-" * len(header))
+    print(header + "\n" + "-" * len(header))
     for row in results["rows"]:
         if "error" in row:
-            print(f"{row['label']:<44} error: {row['error'].splitlines()[0]}")
+            print(f"{row['label']:<{LABEL_WIDTH}} error: {row['error'].splitlines()[0]}")
             continue
-        print(
-            f"{row['label']:<44} {row['throughput']:>10.1f} {_cell(row.get('p50_ms'), '.1f'):>8} "
-            f"{_cell(row.get('p99_ms'), '.1f'):>8} {_cell(row.get('server_cores'), '.2f'):>10} "
-            f"{_cell(row.get('loadgen_cores'), '.3f'):>11} {_cell(row.get('failed'), 'd'):>6}"
-        )
-    print("\n(CPU columns are cores busy on average over the measurement.)\n")
+        cells = "".join(f" {_cell(row.get(key), width, fmt)}" for key, _, width, fmt in COLUMNS)
+        print(f"{row['label']:<{LABEL_WIDTH}}{cells}")
+    for row in results["rows"]:
+        if len(row.get("rounds", [])) > 1:
+            rounds = ", ".join(f"{rate:.1f}" for rate in row["rounds"])
+            print(f"  {row['label']}: rounds {rounds} req/s, {row['clean_rounds']} undisturbed")
+    print(
+        f"\n(b), (c): the median round among undisturbed ones (other CPU <= {NOISY_OTHER_CORES})."
+    )
+    print("CPU: cores busy on average while measuring; for (a) 'server' is the bench process.")
+    print("'other CPU' is every other process on the machine, steal included.")
+    noisy = [
+        row["label"] for row in results["rows"] if row.get("other_cores", 0) > NOISY_OTHER_CORES
+    ]
+    if noisy:
+        print(f"WARNING: other processes used > {NOISY_OTHER_CORES} cores in: {', '.join(noisy)}.")
+    print()
     for ratio in results["ratios"]:
         verdict = "n/a" if ratio["value"] is None else ("met" if ratio["met"] else "MISSED")
-        print(f"{ratio['name']:<36} {_cell(ratio['value'], '.2f'):>6}   target >= {ratio['target']:<4} {verdict}")
+        value = _cell(ratio["value"], 6, ".2f")
+        print(f"{ratio['name']:<36}{value}   target >= {ratio['target']:<4} {verdict}")

@@ -1,4 +1,4 @@
-"""Server subprocesses for the benchmark: start one, wait for /readyz, read its CPU time, stop it."""
+"""Server subprocesses for the benchmark: start, wait for /readyz, read CPU time, stop."""
 
 import os
 import signal
@@ -7,11 +7,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+from cputime import process_cpu_seconds
 
 REPO = Path(__file__).resolve().parents[1]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -20,18 +21,22 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def promptserve_command(port: int, prompts_dir: Path, precision: str, backbone: str, extra: list[str]) -> list[str]:
+# fmt: off
+def promptserve_command(
+    port: int, prompts_dir: Path, precision: str, backbone: str, extra: list[str]
+) -> list[str]:
     return [
         sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
         "--prompts-dir", str(prompts_dir), "--precision", precision, "--backbone", backbone, *extra,
-    ]  # fmt: skip
+    ]
 
 
 def textbook_command(port: int, tasks_dir: Path, precision: str, backbone: str) -> list[str]:
     return [
         sys.executable, str(Path(__file__).with_name("textbook_server.py")), "--port", str(port),
         "--tasks-dir", str(tasks_dir), "--precision", precision, "--backbone", backbone,
-    ]  # fmt: skip
+    ]
+# fmt: on
 
 
 class ServerProcess:
@@ -42,6 +47,7 @@ class ServerProcess:
         self.base_url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self.info: dict[str, Any] = {}  # GET /info, where the caller fetched it
 
     def __enter__(self) -> "ServerProcess":
         with self.log_path.open("wb") as log:
@@ -59,7 +65,9 @@ class ServerProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"server exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
             try:
                 if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
                     return
@@ -69,10 +77,9 @@ class ServerProcess:
         raise RuntimeError(f"server not ready after {timeout_s:.0f} s:\n{self.log_tail()}")
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process (all its threads) so far."""
+        """CPU time of the server process (all its threads, not its children) so far."""
         assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+        return process_cpu_seconds(self.process.pid)
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

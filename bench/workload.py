@@ -9,21 +9,22 @@ from safetensors.torch import save
 
 # Everyday English words; random runs of them tokenize like ordinary sentences (mostly one
 # word-piece per word), which is what matters for the forward's cost.
-WORDS = """
-the a an this that these those it its they we you he she i my our your their his her
-film movie story plot cast actor actress director scene script music ending character
-characters performance performances moment moments audience year time way life world day
-people thing things work kind part place case point fact hand eye story heart mind
-is was are were be been being has had have does did do can could will would should may
-make makes made take takes took see sees saw know knew think thought feel feels felt
-look looks looked come comes came give gives gave find finds found tell told leave left
-good great bad best worst new old long short little big small funny sad warm cold dark
-bright smart dull slow fast quiet loud strange simple clever tired fresh real true
-charming moving boring brilliant awful lovely painful gentle honest silly tender bleak
-and but or so because if when while though although as than then yet also even still
-very really quite too just only almost never always often sometimes rarely enough
-of in on at by for with about from into over after before under between through without
-""".split()
+_WORD_TEXT = """
+the a an this that these those it its they we you he she i my our your their his her film
+movie story plot cast actor actress director scene script music ending character characters
+performance performances moment moments audience year time way life world day people thing
+things work kind part place case point fact hand eye story heart mind is was are were be
+been being has had have does did do can could will would should may make makes made take
+takes took see sees saw know knew think thought feel feels felt look looks looked come comes
+came give gives gave find finds found tell told leave left good great bad best worst new old
+long short little big small funny sad warm cold dark bright smart dull slow fast quiet loud
+strange simple clever tired fresh real true charming moving boring brilliant awful lovely
+painful gentle honest silly tender bleak and but or so because if when while though although
+as than then yet also even still very really quite too just only almost never always often
+sometimes rarely enough of in on at by for with about from into over after before under
+between through without
+"""
+WORDS = _WORD_TEXT.split()
 
 
 def generate_texts(count: int, seed: int, min_words: int = 10, max_words: int = 25) -> list[str]:
@@ -53,7 +54,8 @@ def prompt_file(prompt_len: int, hidden_size: int, labels: list[str], seed: int)
     generator = torch.Generator().manual_seed(seed)
     tensors = {
         "prompt": 0.05 * torch.randn(prompt_len, hidden_size, generator=generator),  # [m, hidden]
-        "head.weight": 0.05 * torch.randn(len(labels), hidden_size, generator=generator),  # [L, hidden]
+        "head.weight": 0.05
+        * torch.randn(len(labels), hidden_size, generator=generator),  # [L, hidden]
         "head.bias": torch.zeros(len(labels)),  # [L]
     }
     metadata = {"labels": json.dumps(labels), "pooling": "mean"}

@@ -1,0 +1,156 @@
+"""HTTP measurements: run the servers, load them in rounds, record throughput, latency, CPU use.
+
+Both servers stay up for the whole run and take turns being measured, round after round, so a
+slow spell of the machine hits every measurement alike. Each figure is the median round's, among
+the rounds in which other processes left the CPU alone. An idle server uses no CPU; if it did,
+the 'other CPU' column would show it.
+"""
+
+import argparse
+import shutil
+import statistics
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cputime import NOISY_OTHER_CORES, CpuWindow
+from loadgen import run_load
+from servers import ServerProcess, free_port, promptserve_command, textbook_command, upload_tasks
+
+
+@contextmanager
+def promptserve(
+    args: argparse.Namespace, work: Path, task_files: dict[str, Path]
+) -> Iterator[ServerProcess]:
+    """promptserve on a fresh registry, every task uploaded (so each is version 1)."""
+    prompts_dir = work / "promptserve-prompts"
+    shutil.rmtree(prompts_dir, ignore_errors=True)
+    prompts_dir.mkdir()
+    port = free_port()
+    command = promptserve_command(port, prompts_dir, args.precision, args.backbone, args.server_arg)
+    with ServerProcess(command, port, work / "promptserve.log") as server:
+        server.wait_ready(args.ready_timeout)
+        server.info = httpx.get(f"{server.base_url}/info", timeout=10).json()
+        print(f"  promptserve /info: {server.info}")
+        if server.info.get("precision") != args.precision:
+            print(
+                f"  WARNING: promptserve runs {server.info.get('precision')}, not {args.precision}"
+            )
+        upload_tasks(server.base_url, task_files)
+        yield server
+
+
+@contextmanager
+def textbook(args: argparse.Namespace, work: Path) -> Iterator[ServerProcess]:
+    port = free_port()
+    command = textbook_command(port, work / "tasks", args.precision, args.backbone)
+    with ServerProcess(command, port, work / "textbook.log") as server:
+        server.wait_ready(args.ready_timeout)
+        yield server
+
+
+def measure_http(server: ServerProcess, bodies: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Warm up for --warmup seconds (discarded), then measure for --duration seconds."""
+    url = f"{server.base_url}/classify"
+    run_load(url, bodies, args.concurrency, args.warmup, args.loadgen, args.loadgen_cpus)
+    with CpuWindow(server.cpu_seconds) as cpu:
+        load = run_load(
+            url, bodies, args.concurrency, args.duration, args.loadgen, args.loadgen_cpus
+        )
+    if load.ok == 0:
+        raise RuntimeError(f"no 2xx responses: {load.statuses}, socket errors {load.socket_errors}")
+    return {
+        "throughput": load.requests_per_s,
+        "p50_ms": load.p50_ms,
+        "p99_ms": load.p99_ms,
+        "failed": load.failed,
+        "statuses": load.statuses,
+        "duration_s": load.duration_s,
+        "server_cores": cpu.cores(cpu.process_s),
+        "loadgen_cores": cpu.cores(load.loadgen_cpu_s),
+        "other_cores": cpu.cores(cpu.machine_s - cpu.process_s - load.loadgen_cpu_s),
+    }
+
+
+LABELS = {
+    "promptserve_1_task": "(b) promptserve, 1 task",
+    "promptserve_many_tasks": "(b) promptserve, {tasks} tasks mixed",
+    "textbook_1_task": "(c) textbook batch-1 server, 1 task",
+}
+Measurement = tuple[str, ServerProcess, Path]  # key in LABELS, server, request bodies
+
+
+def bench_http(
+    args: argparse.Namespace, work: Path, task_files: dict[str, Path], bodies: dict[str, Path]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(b) promptserve with 1 task and with all tasks mixed, (c) textbook with 1 task.
+
+    Returns the rows of the report and promptserve's /info.
+    """
+    with ExitStack() as stack:
+        plan, rows, server_info = _start_servers(stack, args, work, task_files, bodies)
+        samples: dict[str, list[dict[str, Any]]] = {key: [] for key, *_ in plan}
+        for round_index in range(args.rounds):
+            for measurement in list(plan):
+                key, server, body_file = measurement
+                label = LABELS[key].format(tasks=args.tasks)
+                try:
+                    sample = measure_http(server, body_file, args)
+                except RuntimeError as error:
+                    rows.append(_error_row(key, label, error))
+                    plan.remove(measurement)
+                    continue
+                samples[key].append(sample)
+                rate, p50, other = sample["throughput"], sample["p50_ms"], sample["other_cores"]
+                print(f"  round {round_index + 1}, {label}: {rate:.1f} req/s, p50 {p50:.1f} ms, "
+                      f"other CPU {other:.2f}")  # fmt: skip
+    for key, *_ in plan:
+        rows.append(_median_row(key, LABELS[key].format(tasks=args.tasks), samples[key]))
+    return rows, server_info
+
+
+def _start_servers(
+    stack: ExitStack,
+    args: argparse.Namespace,
+    work: Path,
+    task_files: dict[str, Path],
+    bodies: dict[str, Path],
+) -> tuple[list[Measurement], list[dict[str, Any]], dict[str, Any]]:
+    """The servers --parts asks for, stopped when `stack` closes: what to measure on them,
+    error rows for those that failed to start, and promptserve's /info."""
+    plan: list[Measurement] = []
+    rows: list[dict[str, Any]] = []
+    server_info: dict[str, Any] = {}
+    if "promptserve" in args.parts:
+        try:
+            server = stack.enter_context(promptserve(args, work, task_files))
+        except (RuntimeError, OSError, httpx.HTTPError) as error:
+            rows.append(_error_row("promptserve", "(b) promptserve", error))
+        else:
+            server_info = server.info
+            plan.append(("promptserve_1_task", server, bodies["one"]))
+            plan.append(("promptserve_many_tasks", server, bodies["many"]))
+    if "textbook" in args.parts:
+        try:
+            server = stack.enter_context(textbook(args, work))
+        except (RuntimeError, OSError) as error:
+            rows.append(_error_row("textbook", "(c) textbook", error))
+        else:
+            plan.append(("textbook_1_task", server, bodies["one"]))
+    return plan, rows, server_info
+
+
+def _median_row(key: str, label: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median round among those no other process disturbed (among all, if every one was)."""
+    clean = [sample for sample in samples if sample["other_cores"] <= NOISY_OTHER_CORES]
+    middle = statistics.median_low(sample["throughput"] for sample in clean or samples)
+    median = next(sample for sample in clean or samples if sample["throughput"] == middle)
+    rounds = [sample["throughput"] for sample in samples]
+    return {"key": key, "label": label, **median, "rounds": rounds, "clean_rounds": len(clean)}
+
+
+def _error_row(key: str, label: str, error: Exception) -> dict[str, Any]:
+    print(f"  {label} failed: {error}")
+    return {"key": key, "label": label, "error": str(error)}
