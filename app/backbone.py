@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,29 @@ def cpu_has_native_bf16() -> bool:
     return any(flag in flags for flag in (" avx512_bf16", " amx_bf16"))
 
 
+def choose_attention(requested: str, device: torch.device) -> str:
+    """Eager attention measured faster than SDPA on CPU for short inputs (BENCHMARKS.md)."""
+    if requested != "auto":
+        return requested
+    return "sdpa" if device.type == "cuda" else "eager"
+
+
+def plan_workers(device: torch.device, workers: int, threads: int) -> tuple[int, int]:
+    """(model workers, torch threads each); 0 means choose.
+
+    On CPU two workers of half the cores each beat one worker on all of them (BENCHMARKS.md):
+    no cross-thread barriers inside a forward, and one worker computes while the other's batch
+    is being handed back. On a GPU one worker keeps the device busy.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    if workers <= 0:
+        workers = 1 if device.type == "cuda" or cores < 2 else 2
+    if threads <= 0:
+        threads = torch.get_num_threads() if device.type == "cuda" else max(1, cores // workers)
+    return workers, threads
+
+
 def fingerprint(model: PreTrainedModel) -> str:
     """A hash over the config and word-embedding matrix: same-size backbones still differ."""
     digest = hashlib.sha256()
@@ -96,15 +120,19 @@ def fingerprint(model: PreTrainedModel) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_backbone(name: str, device: str = "auto", precision: str = "auto") -> Backbone:
+def load_backbone(
+    name: str, device: str = "auto", precision: str = "auto", attention: str = "auto"
+) -> Backbone:
     transformers_logging.disable_progress_bar()
     source = resolve_source(name)
     log.info("loading backbone %s from %s", name, source)
+    target = choose_device(device)
     tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModel.from_pretrained(source, dtype=torch.float32)
+    model = AutoModel.from_pretrained(
+        source, dtype=torch.float32, attn_implementation=choose_attention(attention, target)
+    )
     model.eval().requires_grad_(False)
     identity = BackboneIdentity(name, fingerprint(model), int(model.config.hidden_size))
-    target = choose_device(device)
     dtype = choose_dtype(precision, target)
     model.to(device=target, dtype=dtype)
     log.info("backbone %s on %s in %s (fingerprint %s)", name, target, dtype, identity.fingerprint)

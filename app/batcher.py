@@ -27,6 +27,7 @@ class BatchLimits:
     max_batch_tokens: int = 4096
     max_wait_s: float = 0.0
     queue_limit: int = 1024
+    workers: int = 1  # batches computed at once, each on its own thread
 
 
 @dataclass(frozen=True)
@@ -54,21 +55,25 @@ class _Item(Generic[P]):
 
 
 class Batcher(Generic[P, R]):
-    """`run_batch(payloads) -> results` runs in one dedicated worker thread, one batch at a time."""
+    """`run_batch(payloads) -> results` runs on `limits.workers` threads, one batch on each."""
 
     def __init__(
         self,
         run_batch: Callable[[list[P]], Sequence[R]],
         limits: BatchLimits,
         observer: BatchObserver | None = None,
+        worker_init: Callable[[], None] | None = None,
     ) -> None:
         self._run_batch = run_batch
         self.limits = limits
         self._observer = observer
         self._pending: list[_Item[P]] = []
         self._arrived = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-worker")
-        self._worker: asyncio.Task[None] | None = None
+        self._executors = [
+            ThreadPoolExecutor(1, thread_name_prefix=f"model-worker-{i}", initializer=worker_init)
+            for i in range(limits.workers)
+        ]
+        self._workers: list[asyncio.Task[None]] = []
         self._closed = False
 
     @property
@@ -77,18 +82,28 @@ class Batcher(Generic[P, R]):
         return len(self._pending)
 
     def start(self) -> None:
-        self._worker = asyncio.get_running_loop().create_task(self._work(), name="batcher")
+        loop = asyncio.get_running_loop()
+        self._workers = [
+            loop.create_task(self._work(executor), name=f"batcher-{i}")
+            for i, executor in enumerate(self._executors)
+        ]
 
     async def stop(self) -> None:
         self._closed = True
-        if self._worker is not None:
-            self._worker.cancel()
+        for worker in self._workers:
+            worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+                await worker
         for item in self._pending:
             _fail(item, ShuttingDown("the server is shutting down"))
         self._pending.clear()
-        self._executor.shutdown(wait=True)
+        for executor in self._executors:
+            executor.shutdown(wait=True)
+
+    async def call_in_workers(self, fn: Callable[[], object]) -> list[object]:
+        """Run `fn` once on each worker thread (a warm-up: thread pools are born there)."""
+        loop = asyncio.get_running_loop()
+        return list(await asyncio.gather(*(loop.run_in_executor(ex, fn) for ex in self._executors)))
 
     async def submit(
         self, payloads: Sequence[P], lengths: Sequence[int], timeout_s: float
@@ -119,7 +134,7 @@ class Batcher(Generic[P, R]):
             for item in items:
                 item.future.cancel()  # no-op for resolved ones; queued ones get skipped
 
-    async def _work(self) -> None:
+    async def _work(self, executor: ThreadPoolExecutor) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self._arrived.wait()
@@ -130,7 +145,7 @@ class Batcher(Generic[P, R]):
             else:
                 self._arrived.clear()
             if batch:
-                await self._run(batch, loop)
+                await self._run(batch, loop, executor)
 
     async def _maybe_wait_for_more(self, loop: asyncio.AbstractEventLoop) -> None:
         """With max_wait_s set, give a small batch up to that long (from its oldest row) to grow."""
@@ -176,12 +191,14 @@ class Batcher(Generic[P, R]):
         self._pending = [item for item in live if id(item) not in chosen]
         return batch
 
-    async def _run(self, batch: list[_Item[P]], loop: asyncio.AbstractEventLoop) -> None:
+    async def _run(
+        self, batch: list[_Item[P]], loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor
+    ) -> None:
         started = loop.time()
         payloads = [item.payload for item in batch]
         clock = time.perf_counter()
         try:
-            results = await loop.run_in_executor(self._executor, self._run_batch, payloads)
+            results = await loop.run_in_executor(executor, self._run_batch, payloads)
         except Exception as exc:  # the whole batch failed: every row learns why
             for item in batch:
                 _fail(item, exc)

@@ -12,6 +12,7 @@ DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
 
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Attention = Literal["auto", "eager", "sdpa"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
@@ -29,6 +30,15 @@ class Settings(BaseSettings):
     prompts_dir: Path = Field(Path("prompts"), description="The prompt registry directory.")
     device: Device = Field("auto", description="auto | cpu | cuda.")
     precision: Precision = Field("auto", description="auto | fp32 | bf16 | fp16.")
+    attention: Attention = Field(
+        "auto", description="Attention kernels: auto (eager on CPU, sdpa on GPU) | eager | sdpa."
+    )
+    model_workers: int = Field(
+        0, ge=0, description="Batches computed at once; 0 = auto (CPU: 2 if 2+ cores, GPU: 1)."
+    )
+    threads_per_worker: int = Field(
+        0, ge=0, description="Torch threads of each model worker; 0 = auto (cores / workers)."
+    )
 
     max_batch_size: int = Field(32, ge=1, description="Rows per forward pass.")
     max_batch_tokens: int = Field(

@@ -196,3 +196,30 @@ def test_max_wait_lets_a_batch_fill() -> None:
 
     run(scenario, recorder, max_wait_s=0.2, max_batch_size=2)
     assert recorder.batches == [["a", "b"]]
+
+
+def test_several_workers_compute_batches_at_once() -> None:
+    """With workers=2, a second batch runs while the first is still being computed."""
+    running, peak, lock = 0, 0, threading.Lock()
+    both_in = threading.Barrier(2, timeout=5)
+
+    def run_batch(payloads: list[str]) -> list[str]:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        both_in.wait()  # only returns if two batches are in flight together
+        with lock:
+            running -= 1
+        return [p.upper() for p in payloads]
+
+    async def scenario() -> list:
+        batcher: Batcher[str, str] = Batcher(run_batch, BatchLimits(max_batch_size=1, workers=2))
+        batcher.start()
+        try:
+            return await asyncio.gather(batcher.submit(["a"], [1], 5), batcher.submit(["b"], [1], 5))
+        finally:
+            await batcher.stop()
+
+    assert asyncio.run(scenario()) == [["A"], ["B"]]
+    assert peak == 2

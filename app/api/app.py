@@ -16,7 +16,7 @@ from app.api.body_limit import BodyLimit
 from app.api.deps import Services
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestMetrics
-from app.backbone import Backbone, load_backbone
+from app.backbone import Backbone, load_backbone, plan_workers
 from app.batcher import Batcher, BatchLimits
 from app.engine import Engine, Row
 from app.metrics import Metrics
@@ -92,10 +92,15 @@ async def _start(
     try:
         if backbone is None:
             backbone = await asyncio.to_thread(
-                load_backbone, settings.backbone, settings.device, settings.precision
+                load_backbone,
+                settings.backbone,
+                settings.device,
+                settings.precision,
+                settings.attention,
             )
         services = await asyncio.to_thread(build_services, settings, backbone, metrics)
         services.batcher.start()
+        await services.batcher.call_in_workers(lambda: warm_up(services.classify))
     except Exception as exc:
         log.critical("cannot start: %s", exc, exc_info=True)
         app.state.not_ready_reason = f"startup failed: {exc}"
@@ -117,13 +122,20 @@ def build_services(settings: Settings, backbone: Backbone, metrics: Metrics) -> 
         return engine.to_device(registry.read_spec(task, version), task, version)
 
     cache = PromptCache(settings.cache_bytes, load_task)
+    workers, threads = plan_workers(
+        backbone.device, settings.model_workers, settings.threads_per_worker
+    )
     limits = BatchLimits(
         max_batch_size=settings.max_batch_size,
         max_batch_tokens=settings.max_batch_tokens,
         max_wait_s=settings.max_wait_ms / 1000,
         queue_limit=settings.queue_limit,
+        workers=workers,
     )
-    batcher: Batcher[Row, torch.Tensor] = Batcher(engine.forward, limits, observer=metrics)
+    log.info("%d model worker(s), %d torch thread(s) each", workers, threads)
+    batcher: Batcher[Row, torch.Tensor] = Batcher(
+        engine.forward, limits, observer=metrics, worker_init=lambda: torch.set_num_threads(threads)
+    )
     tokenizer = TextTokenizer(backbone.tokenizer, settings.max_text_chars)
     service = ClassifyService(
         engine, registry, cache, batcher, tokenizer, settings.request_timeout_s
@@ -137,7 +149,6 @@ def build_services(settings: Settings, backbone: Backbone, metrics: Metrics) -> 
             "precision": backbone.precision,
         }
     )
-    warm_up(engine, tokenizer)
     return Services(backbone, registry, service, PromptAdmin(registry, cache), batcher)
 
 
@@ -147,8 +158,9 @@ def max_prompt_len(backbone: Backbone) -> int:
     return min(MAX_PROMPT_LEN, room)
 
 
-def warm_up(engine: Engine, tokenizer: TextTokenizer) -> None:
+def warm_up(service: ClassifyService) -> None:
     """One forward through every pooling path, so the first request pays no first-call costs."""
+    engine, tokenizer = service.engine, service.tokenizer
     hidden = engine.backbone.hidden_size
     spec = TaskSpec(torch.zeros(4, hidden), torch.zeros(2, hidden), torch.zeros(2), ("a", "b"))
     ids = tokenizer(["warming up the backbone"], max_tokens=32)[0].input_ids

@@ -22,9 +22,9 @@ def check_bearer(request: Request, expected: SecretStr | None) -> None:
         raise Unauthorized("missing or wrong bearer token")
 
 
-def require_admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:
     check_bearer(request, request.app.state.settings.admin_token)
 
 
-def require_classify(request: Request) -> None:
+async def require_classify(request: Request) -> None:
     check_bearer(request, request.app.state.settings.classify_token)

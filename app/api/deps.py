@@ -1,4 +1,7 @@
-"""Injected services for routes: `Annotated[..., Depends()]` aliases over `app.state`."""
+"""Injected services for routes: `Annotated[..., Depends()]` aliases over `app.state`.
+
+All async: FastAPI runs a sync dependency in a thread pool, a thread hop per request.
+"""
 
 from __future__ import annotations
 
@@ -28,18 +31,18 @@ class Services:
     batcher: Batcher
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services | None = request.app.state.services
     if services is None or not request.app.state.ready:
         raise NotReady("the backbone is still loading; retry shortly")
     return services
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
