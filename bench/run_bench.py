@@ -87,9 +87,9 @@ def bench_backbone(
         result = measure_backbone(
             model, args.batch_sizes, seq_len, args.sweep_seconds, args.duration
         )
-    label = f"(a) raw backbone, batch {result.best_batch_size}, seq {seq_len}"
-    sweep = ", ".join(f"{size}: {rate:.1f}" for size, rate in result.sweep_rows_per_s.items())
-    print(f"  {label}: {result.rows_per_s:.1f} rows/s; rows/s by batch size {{{sweep}}}")
+    label = f"(a) raw backbone, batch {result.best_batch_size} x {result.loops} loop(s), seq {seq_len}"
+    sweep = ", ".join(f"{shape}: {rate:.1f}" for shape, rate in result.sweep_rows_per_s.items())
+    print(f"  {label}: {result.rows_per_s:.1f} rows/s; by batch x loops {{{sweep}}}")
     return {
         "key": "backbone",
         "label": label,

@@ -23,6 +23,8 @@ from pydantic import BaseModel
 from safetensors import safe_open
 from transformers import AutoModel, AutoTokenizer
 
+from app.backbone import choose_attention
+
 logger = logging.getLogger(__name__)
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 
@@ -53,7 +55,9 @@ def load_task(path: Path, dtype: torch.dtype) -> Task:
 
 def create_app(backbone: str, tasks_dir: Path, precision: str) -> FastAPI:
     dtype = DTYPES[precision]
-    model = AutoModel.from_pretrained(backbone).eval().to(dtype)
+    # The same attention kernels as promptserve picks on this device, so only batching differs.
+    attention = choose_attention("auto", torch.device("cpu"))
+    model = AutoModel.from_pretrained(backbone, attn_implementation=attention).eval().to(dtype)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     word_embeddings = model.get_input_embeddings()
     max_positions = model.config.max_position_embeddings
