@@ -92,9 +92,11 @@ def measure_backbone(
     seq_len: int,
     sweep_seconds: float,
     seconds: float,
+    layouts: list[int] | None = None,
 ) -> BackboneResult:
     """Sweep batch sizes briefly, then measure the fastest one for `seconds`."""
-    layouts = [1, 2] if len(os.sched_getaffinity(0)) >= 2 else [1]
+    if layouts is None:  # parallel loops count only where there are cores for them
+        layouts = [1, 2] if len(os.sched_getaffinity(0)) >= 2 else [1]
     sweep = {
         (size, loops): _rows_per_second(model, size, seq_len, sweep_seconds, loops)[0]
         for loops in layouts

@@ -1,6 +1,6 @@
 """How often the served precision's predictions agree with fp32, on random tasks (or shipped ones).
 
-    python bench/precision_agreement.py --data ../shared/data/sst2/dev.jsonl --tasks 20 --precision bf16
+    python bench/precision_agreement.py --data ../shared/data/sst2/dev.jsonl --limit 200 --tasks 15
 
 Random tasks: prompts and heads drawn like a freshly initialised task (prompt from the vocabulary's
 embeddings, head at the scale of a trained one). With --prompts-dir, the registry's tasks are used.
@@ -97,7 +97,8 @@ def main() -> None:
     got = predictions(low, specs, texts, 32)
     agree = sum(a == b for a, b in zip(want, got, strict=True))
     print(
-        f"backbone {args.backbone}, {len(specs)} tasks x {len(texts)} texts = {len(want)} predictions"
+        f"backbone {args.backbone}, {len(specs)} tasks x {len(texts)} texts "
+        f"= {len(want)} predictions"
     )
     print(
         f"{args.precision} vs fp32 agreement: {agree}/{len(want)} = {100 * agree / len(want):.2f} %"

@@ -217,7 +217,8 @@ def test_several_workers_compute_batches_at_once() -> None:
         batcher: Batcher[str, str] = Batcher(run_batch, BatchLimits(max_batch_size=1, workers=2))
         batcher.start()
         try:
-            return await asyncio.gather(batcher.submit(["a"], [1], 5), batcher.submit(["b"], [1], 5))
+            both = (batcher.submit(["a"], [1], 5), batcher.submit(["b"], [1], 5))
+            return await asyncio.gather(*both)
         finally:
             await batcher.stop()
 
