@@ -13,6 +13,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
+from app.encoder import Encode, build_encoder
 from app.prompt_file import BackboneIdentity
 from app.settings import DEFAULT_BACKBONE
 
@@ -30,6 +31,7 @@ class Backbone:
     identity: BackboneIdentity
     device: torch.device
     dtype: torch.dtype
+    encode: Encode  # (inputs_embeds, attention_mask) -> (hidden states, first-token pooled)
 
     @property
     def precision(self) -> str:
@@ -121,7 +123,11 @@ def fingerprint(model: PreTrainedModel) -> str:
 
 
 def load_backbone(
-    name: str, device: str = "auto", precision: str = "auto", attention: str = "auto"
+    name: str,
+    device: str = "auto",
+    precision: str = "auto",
+    attention: str = "auto",
+    trace: str = "auto",
 ) -> Backbone:
     transformers_logging.disable_progress_bar()
     source = resolve_source(name)
@@ -136,4 +142,7 @@ def load_backbone(
     dtype = choose_dtype(precision, target)
     model.to(device=target, dtype=dtype)
     log.info("backbone %s on %s in %s (fingerprint %s)", name, target, dtype, identity.fingerprint)
-    return Backbone(model, tokenizer, identity, target, dtype)
+    use_trace = trace == "on" or (trace == "auto" and target.type == "cpu")
+    return Backbone(
+        model, tokenizer, identity, target, dtype, build_encoder(model, target, use_trace)
+    )

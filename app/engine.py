@@ -75,10 +75,8 @@ class Engine:
         """Logits for each row, in order: fp32 CPU tensors of shape [L of the row's task]."""
         assert rows, "forward needs at least one row"
         inputs_embeds, attention_mask, prompt_lens, text_lens = self._assemble(rows)
-        outputs = self.backbone.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
-        hidden = outputs.last_hidden_state  # [batch, seq, hidden]
-        pooler_output = getattr(outputs, "pooler_output", None)
-        pooled = self._pool(rows, hidden, pooler_output, prompt_lens, text_lens)  # [batch, hidden]
+        hidden, first = self.backbone.encode(inputs_embeds, attention_mask)  # [b, seq, d], [b, d]
+        pooled = self._pool(rows, hidden, first, prompt_lens, text_lens)  # [batch, hidden]
         return self._heads(rows, pooled.float())
 
     def _assemble(
@@ -125,7 +123,7 @@ class Engine:
     def _pool(
         rows: Sequence[Row],
         hidden: torch.Tensor,
-        pooler_output: torch.Tensor | None,
+        first: torch.Tensor,
         prompt_lens: torch.Tensor,
         text_lens: torch.Tensor,
     ) -> torch.Tensor:
@@ -135,8 +133,7 @@ class Engine:
         text_mask = (pos >= prompt_lens) & (pos < prompt_lens + text_lens)  # [batch, seq]
         mean = (hidden.float() * text_mask[..., None]).sum(1) / text_lens.float()  # [batch, hidden]
         cls = hidden[torch.arange(batch, device=hidden.device), prompt_lens[:, 0]].float()
-        first = (pooler_output if pooler_output is not None else hidden[:, 0]).float()
-        by_rule = {"mean": mean, "cls": cls, "first": first}
+        by_rule = {"mean": mean, "cls": cls, "first": first.float()}
         rules = [row.task.pooling for row in rows]
         if len(set(rules)) == 1:
             return by_rule[rules[0]]

@@ -13,6 +13,7 @@ DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Attention = Literal["auto", "eager", "sdpa"]
+Trace = Literal["auto", "on", "off"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
@@ -32,6 +33,9 @@ class Settings(BaseSettings):
     precision: Precision = Field("auto", description="auto | fp32 | bf16 | fp16.")
     attention: Attention = Field(
         "auto", description="Attention kernels: auto (eager on CPU, sdpa on GPU) | eager | sdpa."
+    )
+    trace: Trace = Field(
+        "auto", description="TorchScript-trace the backbone: auto (on CPU) | on | off."
     )
     model_workers: int = Field(
         0, ge=0, description="Batches computed at once; 0 = auto (CPU: 2 if 2+ cores, GPU: 1)."

@@ -79,7 +79,10 @@ def test_every_flag_reaches_its_setting() -> None:
         "max_request_bytes": "2048",
         "max_upload_bytes": "4096",
         "task_metric_cap": "3",
-        "attention": "sdpa", "model_workers": "3", "threads_per_worker": "2",
+        "attention": "sdpa",
+        "model_workers": "3",
+        "threads_per_worker": "2",
+        "trace": "off",
     }
     assert set(given) == {name for name, _, _ in SERVE_OPTIONS}
     flags = [part for name, raw in given.items() for part in (f"--{name.replace('_', '-')}", raw)]
@@ -95,6 +98,7 @@ def test_every_flag_reaches_its_setting() -> None:
     assert (s.max_text_chars, s.max_request_bytes, s.max_upload_bytes) == (500, 2048, 4096)
     assert s.task_metric_cap == 3
     assert (s.attention, s.model_workers, s.threads_per_worker) == ("sdpa", 3, 2)
+    assert s.trace == "off"
 
 
 @pytest.mark.parametrize(

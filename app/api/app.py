@@ -97,6 +97,7 @@ async def _start(
                 settings.device,
                 settings.precision,
                 settings.attention,
+                settings.trace,
             )
         services = await asyncio.to_thread(build_services, settings, backbone, metrics)
         services.batcher.start()
