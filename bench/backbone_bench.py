@@ -5,11 +5,13 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from app.backbone import choose_attention
+from app.encoder import EagerEncoder, build_encoder
 
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 
@@ -24,11 +26,24 @@ class BackboneResult:
     loops: int = 1  # forward loops run at once in the best layout
 
 
-def load_backbone(path: str, precision: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Loaded as promptserve loads it on this device (same attention kernels), in `precision`."""
+class ServedForward:
+    """The backbone's forward exactly as promptserve runs it on CPU: same attention kernels, and
+    TorchScript-traced when the trace checks out (app/encoder.py). Called like the HF model."""
+
+    def __init__(self, model: PreTrainedModel) -> None:
+        self.config, self.dtype = model.config, model.dtype
+        self.encode = build_encoder(model, torch.device("cpu"), trace=True)
+        self.traced = not isinstance(self.encode, EagerEncoder)
+
+    def __call__(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> object:
+        return self.encode(inputs_embeds, attention_mask)
+
+
+def load_backbone(path: str, precision: str) -> tuple[Any, PreTrainedTokenizerBase]:
+    """Loaded as promptserve loads it on this device, in `precision`."""
     attention = choose_attention("auto", torch.device("cpu"))
     model = AutoModel.from_pretrained(path, attn_implementation=attention).eval()
-    return model.to(DTYPES[precision]), AutoTokenizer.from_pretrained(path)
+    return ServedForward(model.to(DTYPES[precision])), AutoTokenizer.from_pretrained(path)
 
 
 def token_lengths(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> dict[str, float]:
