@@ -50,3 +50,16 @@ class CpuWindow:
     def cores(self, cpu_seconds: float) -> float:
         """Average cores busy over the window for `cpu_seconds` of CPU time."""
         return cpu_seconds / self.wall_s
+
+
+def wait_until_quiet(timeout_s: float = 120.0, window_s: float = 0.5) -> float:
+    """Wait until the machine idles (a server may still be draining the last load's backlog:
+    the textbook server keeps computing queued requests after the load generator stops).
+    Returns the seconds waited."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        busy = machine_busy_seconds()
+        time.sleep(window_s)
+        if (machine_busy_seconds() - busy) / window_s < NOISY_OTHER_CORES:
+            break
+    return time.monotonic() - start

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cputime import NOISY_OTHER_CORES, CpuWindow
+from cputime import NOISY_OTHER_CORES, CpuWindow, wait_until_quiet
 from loadgen import run_load
 from servers import ServerProcess, free_port, promptserve_command, textbook_command, upload_tasks
 
@@ -54,6 +54,9 @@ def textbook(args: argparse.Namespace, work: Path) -> Iterator[ServerProcess]:
 def measure_http(server: ServerProcess, bodies: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Warm up for --warmup seconds (discarded), then measure for --duration seconds."""
     url = f"{server.base_url}/classify"
+    waited = wait_until_quiet()
+    if waited > 1:
+        print(f"  waited {waited:.0f} s for the machine to go quiet")
     run_load(url, bodies, args.concurrency, args.warmup, args.loadgen, args.loadgen_cpus)
     with CpuWindow(server.cpu_seconds) as cpu:
         load = run_load(
