@@ -51,6 +51,7 @@ def build_encoder(model: PreTrainedModel, device: torch.device, trace: bool) -> 
         # The tracer warns about every Python value it freezes; the checks below are the answer.
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", FutureWarning)  # deprecated attributes it walks past
             traced = torch.jit.trace(eager, _example(model, device, TRACE_SHAPE), check_trace=False)
             for shape in CHECK_SHAPES:
                 _check_same(eager, traced, _example(model, device, shape))
