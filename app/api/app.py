@@ -18,7 +18,7 @@ from app.api.errors import install_error_handlers
 from app.api.middleware import RequestMetrics
 from app.backbone import Backbone, load_backbone, plan_workers
 from app.batcher import Batcher, BatchLimits
-from app.engine import Engine, Row
+from app.engine import DeviceTask, Engine, Row
 from app.metrics import Metrics
 from app.prompt_admin import PromptAdmin
 from app.prompt_cache import PromptCache
@@ -100,26 +100,27 @@ async def _start(
                 settings.trace,
             )
         services = await asyncio.to_thread(build_services, settings, backbone, metrics)
+        app.state.services = services  # from here on, shutdown stops its workers
         services.batcher.start()
-        await services.batcher.call_in_workers(lambda: warm_up(services.classify))
+        rows = warm_up_rows(services.classify)
+        await services.batcher.call_in_workers(lambda: services.classify.engine.forward(rows))
     except Exception as exc:
         log.critical("cannot start: %s", exc, exc_info=True)
         app.state.not_ready_reason = f"startup failed: {exc}"
         if on_load_failure is not None:
             on_load_failure(exc)
         return
-    app.state.services = services
     app.state.ready = True
     log.info("ready: %d tasks registered", len(services.registry.task_ids()))
 
 
 def build_services(settings: Settings, backbone: Backbone, metrics: Metrics) -> Services:
-    """Registry, cache, batcher and service over one loaded backbone; warms the model up."""
+    """Registry, cache, batcher and service over one loaded backbone (workers not started)."""
     engine = Engine(backbone)
     registry = Registry(settings.prompts_dir, backbone.identity, max_prompt_len(backbone))
     registry.load()
 
-    def load_task(task: str, version: int):  # type: ignore[no-untyped-def]
+    def load_task(task: str, version: int) -> DeviceTask:
         return engine.to_device(registry.read_spec(task, version), task, version)
 
     cache = PromptCache(settings.cache_bytes, load_task)
@@ -159,21 +160,18 @@ def max_prompt_len(backbone: Backbone) -> int:
     return min(MAX_PROMPT_LEN, room)
 
 
-def warm_up(service: ClassifyService) -> None:
-    """One forward through every pooling path, so the first request pays no first-call costs."""
-    engine, tokenizer = service.engine, service.tokenizer
+def warm_up_rows(service: ClassifyService) -> list[Row]:
+    """Rows through every pooling path, so that no request pays a first call's costs.
+
+    Tokenized here, once: each model worker then runs them (the tokenizer is not re-entrant).
+    """
+    engine = service.engine
     hidden = engine.backbone.hidden_size
-    spec = TaskSpec(torch.zeros(4, hidden), torch.zeros(2, hidden), torch.zeros(2), ("a", "b"))
-    ids = tokenizer(["warming up the backbone"], max_tokens=32)[0].input_ids
-    rows = [
-        Row(
-            ids,
-            engine.to_device(
-                TaskSpec(spec.prompt, spec.head_weight, spec.head_bias, spec.labels, pooling),
-                "warmup",
-                0,
-            ),
+    ids = service.tokenizer(["warming up the backbone"], max_tokens=32)[0].input_ids
+    rows = []
+    for pooling in ("mean", "cls", "first"):
+        spec = TaskSpec(
+            torch.zeros(4, hidden), torch.zeros(2, hidden), torch.zeros(2), ("a", "b"), pooling
         )
-        for pooling in ("mean", "cls", "first")
-    ]
-    engine.forward(rows)
+        rows.append(Row(ids, engine.to_device(spec, "warmup", 0)))
+    return rows
