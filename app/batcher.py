@@ -199,6 +199,10 @@ class Batcher(Generic[P, R]):
         clock = time.perf_counter()
         try:
             results = await loop.run_in_executor(executor, self._run_batch, payloads)
+        except asyncio.CancelledError:  # stopping mid-batch: its rows must not wait for a result
+            for item in batch:
+                _fail(item, ShuttingDown("the server stopped while computing this request"))
+            raise
         except Exception as exc:  # the whole batch failed: every row learns why
             for item in batch:
                 _fail(item, exc)

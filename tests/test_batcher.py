@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from app.batcher import Batcher, BatchLimits, BatchStats
-from app.errors import DeadlineExceeded, Overloaded
+from app.errors import DeadlineExceeded, Overloaded, ShuttingDown
 
 
 class Recorder:
@@ -224,3 +224,23 @@ def test_several_workers_compute_batches_at_once() -> None:
 
     assert asyncio.run(scenario()) == [["A"], ["B"]]
     assert peak == 2
+
+
+def test_stopping_mid_batch_fails_its_rows_instead_of_leaving_them_waiting() -> None:
+    recorder = Recorder()
+
+    async def scenario() -> None:
+        batcher: Batcher[str, str] = Batcher(recorder, BatchLimits())
+        batcher.start()
+        recorder.release.clear()  # the batch below stays in the worker until released
+        waiting = asyncio.ensure_future(batcher.submit(["x"], [1], 30))
+        while batcher.depth:
+            await asyncio.sleep(0.001)
+        stopping = asyncio.ensure_future(batcher.stop())
+        await asyncio.sleep(0.01)
+        with pytest.raises(ShuttingDown):
+            await asyncio.wait_for(waiting, 1)  # well before its 30 s deadline
+        recorder.release.set()
+        await stopping
+
+    asyncio.run(scenario())
