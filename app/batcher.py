@@ -97,8 +97,8 @@ class Batcher(Generic[P, R]):
         for item in self._pending:
             _fail(item, ShuttingDown("the server is shutting down"))
         self._pending.clear()
-        for executor in self._executors:
-            executor.shutdown(wait=True)
+        for executor in self._executors:  # waits for a forward in progress, off the event loop
+            await asyncio.to_thread(executor.shutdown, True)
 
     async def call_in_workers(self, fn: Callable[[], object]) -> list[object]:
         """Run `fn` once on each worker thread (a warm-up: thread pools are born there)."""

@@ -227,20 +227,23 @@ def test_several_workers_compute_batches_at_once() -> None:
 
 
 def test_stopping_mid_batch_fails_its_rows_instead_of_leaving_them_waiting() -> None:
-    recorder = Recorder()
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_batch(payloads: list[str]) -> list[str]:
+        entered.set()
+        release.wait(5)
+        return payloads
 
     async def scenario() -> None:
-        batcher: Batcher[str, str] = Batcher(recorder, BatchLimits())
+        batcher: Batcher[str, str] = Batcher(slow_batch, BatchLimits())
         batcher.start()
-        recorder.release.clear()  # the batch below stays in the worker until released
         waiting = asyncio.ensure_future(batcher.submit(["x"], [1], 30))
-        while batcher.depth:
+        while not entered.is_set():  # the row is now inside the worker, not in the queue
             await asyncio.sleep(0.001)
         stopping = asyncio.ensure_future(batcher.stop())
-        await asyncio.sleep(0.01)
         with pytest.raises(ShuttingDown):
             await asyncio.wait_for(waiting, 1)  # well before its 30 s deadline
-        recorder.release.set()
+        release.set()
         await stopping
 
     asyncio.run(scenario())
