@@ -70,12 +70,6 @@ class TaskSpec:
     def hidden_size(self) -> int:
         return int(self.prompt.shape[1])
 
-    @property
-    def nbytes(self) -> int:
-        return sum(
-            t.numel() * t.element_size() for t in (self.prompt, self.head_weight, self.head_bias)
-        )
-
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 

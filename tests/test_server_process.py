@@ -36,34 +36,47 @@ def wait_ready(base: str, server: subprocess.Popen, timeout_s: float = 60.0) -> 
     raise AssertionError("server never became ready")
 
 
+def serve_command(port: int, backbone: Path, prompts_dir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backbone",
+        str(backbone),
+        "--prompts-dir",
+        str(prompts_dir),
+        *extra,
+    ]
+
+
+def clean_env() -> dict[str, str]:
+    """This machine's environment without PROMPTSERVE_* settings, so flags alone decide."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PROMPTSERVE_")}
+
+
 def test_serve_upload_classify_and_stop_on_sigterm(tiny_backbone_dir: Path, tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = (tmp_path / "server.log").open("w+")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTSERVE_")}
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backbone",
-            str(tiny_backbone_dir),
-            "--prompts-dir",
-            str(tmp_path / "prompts"),
+        serve_command(
+            port,
+            tiny_backbone_dir,
+            tmp_path / "prompts",
             "--precision",
             "fp32",
             "--device",
             "cpu",
             "--admin-token",
             "s3cret",
-        ],
+        ),
         cwd=REPO,
-        env=env,
+        env=clean_env(),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -102,22 +115,10 @@ def test_serve_upload_classify_and_stop_on_sigterm(tiny_backbone_dir: Path, tmp_
 
 
 def test_a_server_that_cannot_load_its_backbone_exits_instead_of_hanging(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTSERVE_")}
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "serve",
-            "--port",
-            str(free_port()),
-            "--backbone",
-            str(tmp_path / "no" / "such" / "model"),
-            "--prompts-dir",
-            str(tmp_path / "p"),
-        ],
+        serve_command(free_port(), tmp_path / "no" / "such" / "model", tmp_path / "p"),
         cwd=REPO,
-        env=env,
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=60,

@@ -8,7 +8,7 @@ from app.api.auth import require_classify
 from app.api.deps import MetricsDep, ServicesDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES
 from app.api.schemas import ClassifyRequest, ClassifyResponse, PredictionOut
-from app.errors import InvalidRequest, TooLarge
+from app.errors import TooLarge
 
 router = APIRouter(tags=["classify"])
 
@@ -24,8 +24,6 @@ async def classify(
     body: ClassifyRequest, services: ServicesDep, settings: SettingsDep, metrics: MetricsDep
 ) -> ClassifyResponse:
     texts = body.texts()
-    if not texts:
-        raise InvalidRequest("inputs must hold at least one text")
     if len(texts) > settings.max_client_batch:
         raise TooLarge(f"{len(texts)} inputs; at most {settings.max_client_batch} per request")
     result = await services.classify.classify(
