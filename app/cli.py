@@ -1,11 +1,14 @@
-"""The `promptserve` command line: `promptserve serve [options]`.
+"""The `promptserve` command line: `promptserve serve [options]` and the other subcommands.
 
-Every option falls back to its PROMPTSERVE_* environment variable, then to the default.
+Every `serve` option falls back to its PROMPTSERVE_* environment variable, then to the default.
+Other subcommands live in their own modules (COMMAND_MODULES): each has `register(commands)`,
+which adds its subparser with `set_defaults(run=...)`, and keeps heavy imports inside `run`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import signal
@@ -29,6 +32,8 @@ def _serve_options() -> list[tuple[str, type, str]]:
 
 SERVE_OPTIONS = _serve_options()
 
+COMMAND_MODULES: tuple[str, ...] = ()
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="promptserve", description=__doc__)
@@ -43,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help=f"{help_text} [env {env}]",
         )
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(commands)
     return parser
 
 
@@ -76,6 +83,9 @@ def serve(settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "serve":
+        logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return int(args.run(args))
     try:
         settings = settings_from_args(args)
     except ValueError as exc:
@@ -84,9 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.command == "serve":
-        return serve(settings)
-    return 0
+    return serve(settings)
 
 
 if __name__ == "__main__":
