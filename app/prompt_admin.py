@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from app import peft_format, prompt_file, upload_zip
 from app.prompt_cache import PromptCache
 from app.registry import Registry, TaskState, VersionInfo
+
+MAX_UNPACKED_BYTES = 64 << 20  # an adapter zip's files, inflated
 
 
 class PromptAdmin:
@@ -14,8 +17,18 @@ class PromptAdmin:
         self.cache = cache
 
     def upload(
-        self, task: str, data: bytes, labels: list[str] | None, description: str | None
+        self,
+        task: str,
+        data: bytes,
+        labels: list[str] | None,
+        description: str | None,
+        max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
     ) -> VersionInfo:
+        """Store a prompt file, or a .zip of an HF PEFT adapter directory (told by content)."""
+        if upload_zip.is_zip(data):
+            files = upload_zip.unpack(data, peft_format.ADAPTER_FILES, max_unpacked_bytes)
+            spec = peft_format.task_from_adapter(files, self.registry.backbone, labels, description)
+            data, labels, description = prompt_file.encode(spec, self.registry.backbone), None, None
         return self.registry.add_version(task, data, labels=labels, description=description)
 
     def activate(self, task: str, version: int) -> TaskState:

@@ -25,7 +25,10 @@ async def upload(
     request: Request,
     services: ServicesDep,
     settings: SettingsDep,
-    file: UploadFile = File(description="A prompt file (safetensors)."),
+    file: UploadFile = File(
+        description="A prompt file (safetensors), or a .zip of an HF PEFT prompt-tuning adapter "
+        "directory (adapter_config.json + adapter_model.safetensors)."
+    ),
     labels: str | None = Form(None, description='Label names as a JSON list, e.g. ["neg", "pos"].'),
     description: str | None = Form(None),
 ) -> VersionRecord:
@@ -33,7 +36,9 @@ async def upload(
     check_task_id(task)
     data = await _read_limited(file, settings.max_upload_bytes)
     label_list = _parse_labels(labels)
-    info = await run_in_threadpool(services.admin.upload, task, data, label_list, description)
+    info = await run_in_threadpool(
+        services.admin.upload, task, data, label_list, description, settings.max_upload_bytes
+    )
     return VersionRecord.of(info, info.version)
 
 
