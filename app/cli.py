@@ -32,7 +32,7 @@ def _serve_options() -> list[tuple[str, type, str]]:
 
 SERVE_OPTIONS = _serve_options()
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("app.peft_cli", "app.training.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
