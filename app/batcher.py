@@ -113,10 +113,7 @@ class Batcher(Generic[P, R]):
         Raises Overloaded at once when the queue is full, DeadlineExceeded after `timeout_s`.
         Cancelling the caller drops its rows that are still queued.
         """
-        if self._closed:
-            raise ShuttingDown("the server is shutting down")
-        if len(self._pending) + len(payloads) > self.limits.queue_limit:
-            raise Overloaded(f"queue full ({self.limits.queue_limit} rows waiting)")
+        self.check_room(len(payloads))
         loop = asyncio.get_running_loop()
         now = loop.time()
         items = [
@@ -129,10 +126,36 @@ class Batcher(Generic[P, R]):
             async with asyncio.timeout(timeout_s):
                 return list(await asyncio.gather(*(item.future for item in items)))
         except TimeoutError:
+            unrun = self._withdraw(items)
+            if unrun and self._observer is not None:
+                self._observer.expired(unrun)
             raise DeadlineExceeded(f"no result within the deadline of {timeout_s:g}s") from None
         finally:
-            for item in items:
-                item.future.cancel()  # no-op for resolved ones; queued ones get skipped
+            self._withdraw(items)  # the caller left (cancelled, or another row failed)
+
+    def check_room(self, rows: int) -> None:
+        """Raise at once if `rows` more rows would not be admitted (before any work on them)."""
+        if self._closed:
+            raise ShuttingDown("the server is shutting down")
+        if len(self._pending) + rows > self.limits.queue_limit:
+            raise Overloaded(f"queue full ({self.limits.queue_limit} rows waiting)")
+
+    def _withdraw(self, items: list[_Item[P]]) -> int:
+        """Take a request's unresolved rows out of the queue now; return how many were queued.
+
+        Without this, a departed client's rows would hold queue places (and count in `depth`)
+        until a worker next looked at the queue. A row already in a batch is computed anyway.
+        """
+        for item in items:
+            item.future.cancel()  # no-op for resolved rows
+        # A row with a result or an error has left the queue already; a cancelled one (by this,
+        # or by the caller's own cancellation, which reaches each future) may still be in it.
+        if not any(item.future.cancelled() for item in items):
+            return 0
+        mine = set(map(id, items))
+        before = len(self._pending)
+        self._pending = [item for item in self._pending if id(item) not in mine]
+        return before - len(self._pending)
 
     async def _work(self, executor: ThreadPoolExecutor) -> None:
         loop = asyncio.get_running_loop()

@@ -60,6 +60,7 @@ class ClassifyService:
     ) -> Classification:
         if not texts:
             raise InvalidRequest("inputs must hold at least one text")
+        self.batcher.check_room(len(texts))  # overloaded: refuse before tokenizing, not after
         info = self.registry.resolve(task, version)  # pinned now: in-flight work keeps this version
         device_task = await self._device_task(info.task, info.version)
         loop = asyncio.get_running_loop()
