@@ -105,12 +105,12 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from app import peft_format
+    from app import peft_export, peft_format
     from app.errors import PromptserveError
 
     try:
         spec, backbone, version = _read_version(args.prompts_dir, args.task, args.version)
-        files = peft_format.adapter_from_task(spec, backbone)
+        files = peft_export.adapter_from_task(spec, backbone)
         _write_dir(args.out, files, args.force)
     except (PromptserveError, OSError) as exc:
         return _fail("export-peft", exc)

@@ -1,4 +1,4 @@
-"""HF PEFT prompt-tuning adapters (SEQ_CLS) read into tasks, and tasks written as adapters.
+"""HF PEFT prompt-tuning adapters (SEQ_CLS): their format, and reading one into a task.
 
 An adapter is ``adapter_config.json`` plus ``adapter_model.safetensors`` holding
 ``prompt_embeddings`` [m, d] and the head. PEFT's ``PeftModelForSequenceClassification`` prepends
@@ -24,7 +24,6 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
 from app.errors import InvalidPrompt
 from app.prompt_file import BackboneIdentity
@@ -87,53 +86,6 @@ def task_from_adapter(
         description=description if description is not None else metadata.get("description", ""),
         metrics=_metadata_json(metadata, "metrics", dict) or {},
     )
-
-
-def adapter_from_task(spec: TaskSpec, backbone: BackboneIdentity) -> dict[str, bytes]:
-    """The adapter files of a task, loadable by ``PeftModel.from_pretrained`` with equal logits."""
-    if spec.pooling != "first":
-        raise InvalidPrompt(
-            f"task pools {spec.pooling!r}, which PEFT cannot express: PEFT's sequence classifier "
-            "always reads position 0 (the first virtual token) through the backbone's pooler, so "
-            "only tasks with pooling 'first' export with the same predictions"
-        )
-    model_config = check_pools_like_peft(backbone.name, required=True)
-    base_model = HUB_IDS.get(backbone.name, backbone.name)
-    config = {
-        "peft_type": "PROMPT_TUNING",
-        "task_type": "SEQ_CLS",
-        "num_virtual_tokens": spec.prompt_len,
-        "token_dim": spec.hidden_size,
-        "num_transformer_submodules": 1,
-        "num_attention_heads": model_config.get("num_attention_heads"),
-        "num_layers": model_config.get("num_hidden_layers"),
-        "prompt_tuning_init": "RANDOM",
-        "prompt_tuning_init_text": None,
-        "tokenizer_name_or_path": None,
-        "base_model_name_or_path": base_model,
-        "inference_mode": True,
-        "modules_to_save": ["classifier", "score"],
-    }
-    # Label names and our backbone stamp ride in the safetensors metadata, which PEFT ignores.
-    metadata = {
-        "format": "pt",
-        "labels": json.dumps(list(spec.labels)),
-        "pooling": spec.pooling,
-        "backbone": backbone.name,
-        "backbone_fingerprint": backbone.fingerprint,
-        "description": spec.description,
-        "metrics": json.dumps(spec.metrics),
-    }
-    tensors = {
-        PROMPT_KEY: spec.prompt.contiguous(),
-        HEAD_KEYS[0]: spec.head_weight.contiguous(),
-        HEAD_KEYS[1]: spec.head_bias.contiguous(),
-    }
-    return {
-        CONFIG_FILE: (json.dumps(config, indent=2) + "\n").encode(),
-        WEIGHTS_FILE: save_safetensors(tensors, metadata=metadata),
-        CARD_FILE: _model_card(spec, base_model).encode(),
-    }
 
 
 def read_adapter_dir(path: Path) -> dict[str, bytes]:
@@ -335,27 +287,3 @@ def _metadata_json(metadata: dict[str, str], key: str, kind: type) -> Any:
     if not isinstance(value, kind):
         raise InvalidPrompt(f"adapter metadata {key!r} must be a JSON {kind.__name__}")
     return value
-
-
-def _model_card(spec: TaskSpec, base_model: str) -> str:
-    id2label = dict(enumerate(spec.labels))
-    return f"""---
-library_name: peft
-base_model: {base_model}
-tags: [prompt-tuning, promptserve]
----
-# Prompt-tuning adapter exported by promptserve
-
-{spec.description or "A text classifier."} Labels, in head order: {list(spec.labels)}.
-{spec.prompt_len} virtual tokens; the label names are also in adapter_model.safetensors' metadata.
-
-```python
-from peft import PeftModel
-from transformers import AutoModelForSequenceClassification
-
-base = AutoModelForSequenceClassification.from_pretrained(
-    "{base_model}", num_labels={len(spec.labels)}, id2label={id2label!r}
-)
-model = PeftModel.from_pretrained(base, "path/to/this/directory").eval()
-```
-"""

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from app import peft_format
+from app import peft_export, peft_format
 from app.backbone import Backbone
 from app.engine import Engine, Row
 from app.errors import InvalidPrompt
@@ -129,7 +129,7 @@ def test_exported_task_loads_in_peft_with_equal_logits(
     tiny_backbone: Backbone, tiny_backbone_dir: Path, tmp_path: Path
 ) -> None:
     spec = random_spec(32, prompt_len=7, num_labels=4, pooling="first", seed=3)
-    files = peft_format.adapter_from_task(spec, tiny_backbone.identity)
+    files = peft_export.adapter_from_task(spec, tiny_backbone.identity)
     model = load_exported(tiny_backbone_dir, write_files(files, tmp_path / "out"), num_labels=4)
     want = peft_logits(model, tiny_backbone, TEXTS)
     assert (served_logits(tiny_backbone, spec, TEXTS) - want).abs().max() <= TOLERANCE
@@ -138,7 +138,7 @@ def test_exported_task_loads_in_peft_with_equal_logits(
 def test_export_then_import_gives_back_the_same_task(tiny_backbone: Backbone) -> None:
     spec = random_spec(32, prompt_len=3, num_labels=2, pooling="first", seed=4)
     spec = TaskSpec(**{**spec.__dict__, "description": "reviews", "metrics": {"accuracy": 0.9}})
-    files = peft_format.adapter_from_task(spec, tiny_backbone.identity)
+    files = peft_export.adapter_from_task(spec, tiny_backbone.identity)
     back = peft_format.task_from_adapter(files, tiny_backbone.identity)
     assert back.labels == spec.labels and back.pooling == "first"
     assert (back.description, back.metrics) == ("reviews", {"accuracy": 0.9})
@@ -148,7 +148,7 @@ def test_export_then_import_gives_back_the_same_task(tiny_backbone: Backbone) ->
 
 def test_exported_config_is_what_peft_reads(tiny_backbone: Backbone, tmp_path: Path) -> None:
     spec = random_spec(32, prompt_len=6, num_labels=2, pooling="first")
-    out = write_files(peft_format.adapter_from_task(spec, tiny_backbone.identity), tmp_path / "a")
+    out = write_files(peft_export.adapter_from_task(spec, tiny_backbone.identity), tmp_path / "a")
     config = peft.PeftConfig.from_pretrained(out)
     assert (config.peft_type, config.task_type) == ("PROMPT_TUNING", "SEQ_CLS")
     assert (config.num_virtual_tokens, config.token_dim, config.num_layers) == (6, 32, 2)
@@ -160,7 +160,7 @@ def test_exported_config_is_what_peft_reads(tiny_backbone: Backbone, tmp_path: P
 def test_export_refuses_poolings_peft_cannot_express(tiny_backbone: Backbone, pooling: str) -> None:
     spec = random_spec(32, pooling=pooling)
     with pytest.raises(InvalidPrompt, match=f"pools '{pooling}', which PEFT cannot express"):
-        peft_format.adapter_from_task(spec, tiny_backbone.identity)
+        peft_export.adapter_from_task(spec, tiny_backbone.identity)
 
 
 def test_labels_are_required_when_the_adapter_has_none(
@@ -245,7 +245,7 @@ def test_an_export_for_another_backbone_is_refused_by_its_fingerprint(
     tiny_backbone: Backbone,
 ) -> None:
     spec = random_spec(32, pooling="first")
-    files = peft_format.adapter_from_task(spec, tiny_backbone.identity)
+    files = peft_export.adapter_from_task(spec, tiny_backbone.identity)
     same_size = BackboneIdentity(tiny_backbone.identity.name, "ffff0000ffff0000", 32)
     with pytest.raises(InvalidPrompt, match="exported for another backbone"):
         peft_format.task_from_adapter(files, same_size)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app import peft_format
+from app import peft_export, peft_format
 from app.backbone import Backbone, load_backbone, resolve_source
 from app.settings import DEFAULT_BACKBONE
 from tests.helpers import random_spec
@@ -50,7 +50,7 @@ def test_exported_task_loads_in_peft_with_equal_logits(
     minilm: Backbone, minilm_dir: Path, tmp_path: Path
 ) -> None:
     spec = random_spec(384, prompt_len=20, num_labels=2, pooling="first", seed=6)
-    files = peft_format.adapter_from_task(spec, minilm.identity)
+    files = peft_export.adapter_from_task(spec, minilm.identity)
     model = load_exported(minilm_dir, write_files(files, tmp_path / "out"), num_labels=2)
     assert model.peft_config["default"].base_model_name_or_path == (
         "sentence-transformers/all-MiniLM-L6-v2"

@@ -16,7 +16,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from app import peft_format, upload_zip
+from app import peft_export, peft_format, upload_zip
 from app.backbone import Backbone
 from app.errors import InvalidPrompt, TooLarge
 from tests.helpers import MakeClient, assert_error, classify, random_spec
@@ -89,7 +89,7 @@ def test_an_exported_adapter_brings_its_own_labels(
     client: TestClient, tiny_backbone: Backbone
 ) -> None:
     spec = random_spec(32, num_labels=2, pooling="first")
-    files = peft_format.adapter_from_task(spec, tiny_backbone.identity)
+    files = peft_export.adapter_from_task(spec, tiny_backbone.identity)
     r = put_zip(client, "round-trip", zip_of(files, "exported"), description="from promptserve")
     assert r.status_code == 201, r.text
     assert r.json()["labels"] == list(spec.labels)
