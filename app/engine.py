@@ -127,16 +127,11 @@ class Engine:
         prompt_lens: torch.Tensor,
         text_lens: torch.Tensor,
     ) -> torch.Tensor:
-        """Each row pooled by its own task's rule; prompt positions and padding never count."""
-        batch, seq, _ = hidden.shape
-        pos = torch.arange(seq, device=hidden.device)[None, :]
-        text_mask = (pos >= prompt_lens) & (pos < prompt_lens + text_lens)  # [batch, seq]
-        mean = (hidden.float() * text_mask[..., None]).sum(1) / text_lens.float()  # [batch, hidden]
-        cls = hidden[torch.arange(batch, device=hidden.device), prompt_lens[:, 0]].float()
-        by_rule = {"mean": mean, "cls": cls, "first": first.float()}
+        """Each row pooled by its own task's rule."""
         rules = [row.task.pooling for row in rows]
         if len(set(rules)) == 1:
-            return by_rule[rules[0]]
+            return pool(rules[0], hidden, first, prompt_lens, text_lens)
+        by_rule = {rule: pool(rule, hidden, first, prompt_lens, text_lens) for rule in set(rules)}
         return torch.stack([by_rule[rule][i] for i, rule in enumerate(rules)])
 
     @staticmethod
@@ -152,3 +147,25 @@ class Engine:
             for j, i in enumerate(indices):
                 logits[i] = out[j].cpu()
         return [x for x in logits if x is not None]
+
+
+def pool(
+    rule: Pooling,
+    hidden: torch.Tensor,
+    first: torch.Tensor,
+    prompt_lens: torch.Tensor,
+    text_lens: torch.Tensor,
+) -> torch.Tensor:
+    """One pooling rule over a batch laid out as [prompt; text; padding], in fp32: [batch, hidden].
+
+    Shared by serving and training, so both compute the same logits. `prompt_lens` and
+    `text_lens` are [batch, 1]. Prompt positions and padding never count.
+    """
+    if rule == "first":
+        return first.float()
+    batch, seq, _ = hidden.shape
+    if rule == "cls":
+        return hidden[torch.arange(batch, device=hidden.device), prompt_lens[:, 0]].float()
+    pos = torch.arange(seq, device=hidden.device)[None, :]
+    text_mask = (pos >= prompt_lens) & (pos < prompt_lens + text_lens)  # [batch, seq]
+    return (hidden.float() * text_mask[..., None]).sum(1) / text_lens.float()  # [batch, hidden]

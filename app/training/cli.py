@@ -1,0 +1,110 @@
+"""`promptserve train` and `promptserve eval`: prompt tuning and scoring from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from app.settings import DEFAULT_BACKBONE
+from app.task import POOLINGS
+from app.training.init import INITS
+from app.training.trainer import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def register(commands: Any) -> None:
+    train = commands.add_parser("train", help="train a task's soft prompt and head")
+    train.add_argument("--task", required=True, help="task id")
+    train.add_argument("--train", required=True, type=Path, help="JSONL or CSV of text,label")
+    train.add_argument("--eval", type=Path, help="held-out file: scored each epoch, best kept")
+    _add_config_flags(train)
+    _add_backbone_flags(train)
+    train.add_argument("--description", default="", help="free text stored with the task")
+    train.add_argument("--out", type=Path, help="write the prompt file here")
+    train.add_argument("--prompts-dir", type=Path, help="register a new version in this registry")
+    train.add_argument("--upload", metavar="URL", help="PUT the result to a running server")
+    train.add_argument("--token", help="admin bearer token for --upload")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(run=run_train)
+
+    evaluate = commands.add_parser("eval", help="score a task on a labelled file")
+    evaluate.add_argument("--task", required=True)
+    evaluate.add_argument("--data", required=True, type=Path, help="JSONL or CSV of text,label")
+    evaluate.add_argument("--version", type=int, help="default: the active version")
+    evaluate.add_argument("--url", help="score through a running server's API instead")
+    evaluate.add_argument("--token", help="classify bearer token for --url")
+    evaluate.add_argument("--prompts-dir", type=Path, default=Path("prompts"))
+    _add_backbone_flags(evaluate)
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.set_defaults(run=run_eval)
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = TrainConfig()
+    choices = {"init": INITS, "pooling": POOLINGS, "head_init": ("probe", "zeros")}
+    choices["precision"] = ("auto", "fp32", "bf16")
+    for field in fields(TrainConfig):
+        default = getattr(defaults, field.name)
+        kind = type(default) if default is not None else str
+        parser.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            type=kind,
+            default=default,
+            choices=choices.get(field.name),
+            help=f"(default {default})",
+        )
+
+
+def _add_backbone_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="HF id or local path")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    if not (args.out or args.prompts_dir or args.upload):
+        print("promptserve train: say where the result goes: --out, --prompts-dir or --upload")
+        return 2
+    from app.training.run import train_task
+
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    started = time.time()
+    try:
+        return train_task(args, config, command=shlex.join(["promptserve", *args.argv]))
+    except (ValueError, RuntimeError) as exc:  # bad data, options or upload: no traceback
+        print(f"promptserve train: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        log.info("train: %.1f s in all", time.time() - started)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from app.training import data
+    from app.training.run import predict_for_eval
+    from app.training.scores import score
+
+    try:
+        dataset = data.load(args.data)
+        labels, predicted, version = predict_for_eval(args, dataset)
+        data.check_known_labels(dataset, labels)
+    except (ValueError, RuntimeError) as exc:
+        print(f"promptserve eval: {exc}", file=sys.stderr)
+        return 2
+    scores = score(dataset.labels, predicted, labels)
+    if args.json:
+        print(json.dumps({"task": args.task, "version": version, **scores.to_dict()}, indent=2))
+    else:
+        print(f"task {args.task} version {version} on {args.data}")
+        print(scores.table())
+    return 0
+
+
+def config_record(config: TrainConfig) -> dict[str, Any]:
+    return asdict(config)

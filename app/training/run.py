@@ -1,0 +1,167 @@
+"""Wiring for the train and eval commands: load backbones, run, and deliver the result."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from app import prompt_file
+from app.backbone import Backbone, load_backbone
+from app.engine import Engine
+from app.task import TaskSpec
+from app.training import data
+from app.training.evaluate import predict_local, predict_remote
+from app.training.trainer import TrainConfig, TrainResult, train
+
+log = logging.getLogger(__name__)
+
+
+def train_task(args: argparse.Namespace, config: TrainConfig, command: str) -> int:
+    train_data = data.load(args.train)
+    eval_data = data.load(args.eval) if args.eval else None
+    # Two loads of one backbone: fp32 eager for gradients, and the serving configuration for
+    # evaluation, so the scores reported are what the server will answer.
+    trainer_backbone = load_backbone(args.backbone, args.device, precision="fp32", trace="off")
+    engine = Engine(load_backbone(args.backbone, args.device))
+    evaluate = (lambda spec: predict_local(engine, spec, eval_data.texts)) if eval_data else None
+    progress = None if args.no_progress else _progress_bar(config.epochs * len(train_data))
+    try:
+        result = train(
+            config,
+            trainer_backbone,
+            train_data,
+            eval_data,
+            evaluate,
+            on_batch=(lambda loss, n: _advance(progress, loss, n)) if progress else None,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+    spec = _with_record(result, config, args, command, train_data, eval_data, trainer_backbone)
+    payload = prompt_file.encode(spec, trainer_backbone.identity)
+    _deliver(args, spec, payload, trainer_backbone)
+    return 0
+
+
+def predict_for_eval(
+    args: argparse.Namespace, dataset: data.Dataset
+) -> tuple[tuple[str, ...], list[str], int]:
+    """(the task's labels, predicted labels, version used), locally or through --url."""
+    if args.url:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+        response = httpx.get(
+            f"{args.url.rstrip('/')}/prompts/{args.task}", headers=headers, timeout=30
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"{args.url} answered {response.status_code}: {response.text[:300]}")
+        record = response.json()
+        version = args.version or int(record["active"])
+        labels = tuple(_labels_of(record, version))
+        predicted, version = predict_remote(args.url, args.task, dataset.texts, args.token, version)
+        return labels, predicted, version
+    from app.api.app import max_prompt_len
+    from app.registry import Registry
+
+    backbone = load_backbone(args.backbone, args.device)
+    registry = Registry(args.prompts_dir, backbone.identity, max_prompt_len(backbone))
+    registry.load()
+    info = registry.resolve(args.task, args.version)
+    spec = registry.read_spec(args.task, info.version)
+    return spec.labels, predict_local(Engine(backbone), spec, dataset.texts), info.version
+
+
+def _labels_of(record: dict[str, Any], version: int) -> list[str]:
+    for entry in record.get("versions", []):
+        if int(entry.get("version", -1)) == version:
+            return list(entry["labels"])
+    raise RuntimeError(f"the server lists no version {version} of task {record.get('task')!r}")
+
+
+def _with_record(
+    result: TrainResult,
+    config: TrainConfig,
+    args: argparse.Namespace,
+    command: str,
+    train_data: data.Dataset,
+    eval_data: data.Dataset | None,
+    backbone: Backbone,
+) -> TaskSpec:
+    """The best epoch's task, carrying its eval scores and how it was made."""
+    from dataclasses import asdict, replace
+
+    best = result.history[result.best_epoch - 1]
+    training = {
+        "command": command,
+        "config": asdict(config),
+        "train_file": str(train_data.path),
+        "train_sha256": data.sha256(train_data.path),
+        "train_examples": len(train_data),
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "seconds": round(sum(e.seconds for e in result.history), 1),
+        "examples_per_s": round(
+            sum(e.examples_per_s for e in result.history) / len(result.history)
+        ),
+        "device": _device_name(backbone.device),
+        "torch": torch.__version__,
+    }
+    metrics: dict[str, Any] = {"training": training}
+    if eval_data is not None and best.scores is not None:
+        metrics["eval"] = {
+            "file": str(eval_data.path),
+            "sha256": data.sha256(eval_data.path),
+            "examples": best.scores.examples,
+            "accuracy": round(best.scores.accuracy, 4),
+            "macro_f1": round(best.scores.macro_f1, 4),
+        }
+    return replace(result.spec, description=args.description, metrics=metrics)
+
+
+def _deliver(args: argparse.Namespace, spec: TaskSpec, payload: bytes, backbone: Backbone) -> None:
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_bytes(payload)
+        log.info("wrote %s (%d bytes)", args.out, len(payload))
+    if args.prompts_dir:
+        from app.registry import Registry
+
+        registry = Registry(args.prompts_dir, backbone.identity)
+        registry.load()
+        info = registry.add_version(args.task, payload)
+        log.info("registered %s version %d in %s", args.task, info.version, args.prompts_dir)
+    if args.upload:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+        response = httpx.put(
+            f"{args.upload.rstrip('/')}/prompts/{args.task}",
+            files={"file": (f"{args.task}.safetensors", payload, "application/octet-stream")},
+            headers=headers,
+            timeout=60,
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"upload refused: {response.status_code} {response.text[:300]}")
+        log.info("uploaded %s: version %s", args.task, response.json().get("version"))
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "cpu"
+
+
+def _progress_bar(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="ex", unit_scale=True, dynamic_ncols=True, smoothing=0.05)
+
+
+def _advance(progress: Any, loss: float, examples: int) -> None:
+    progress.update(examples)
+    progress.set_postfix(loss=f"{loss:.4f}", refresh=False)

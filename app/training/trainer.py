@@ -1,0 +1,268 @@
+"""The training loop: only the soft prompt and the head learn; the backbone stays frozen.
+
+L(P, W, b) = -sum log p(y | [P; X]) with the serving forward, AdamW with separate learning
+rates for prompt and head, linear warm-up and decay, batches of similar length, evaluation
+through the serving engine after each epoch, and the best epoch kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from app.backbone import Backbone, cpu_has_native_bf16
+from app.task import Pooling, TaskSpec
+from app.training.data import Dataset, check_known_labels, check_training_labels
+from app.training.head_init import fit_probe, pooled_features
+from app.training.init import Init, initial_prompt
+from app.training.model import PromptClassifier, pad_batch
+from app.training.scores import Scores, score
+
+log = logging.getLogger(__name__)
+
+# Batches are made of similar lengths within windows of this many batches, then shuffled.
+LENGTH_WINDOW = 50
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    prompt_len: int = 20
+    init: Init = "labels"
+    init_text: str | None = None
+    pooling: Pooling = "mean"
+    epochs: int = 5
+    prompt_lr: float = 3e-3
+    head_lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.06  # fraction of all steps
+    batch_size: int = 32
+    max_length: int = 128  # tokens of text, special tokens included
+    seed: int = 0
+    patience: int = 0  # epochs without improvement before stopping; 0 = run every epoch
+    precision: str = "auto"  # bf16 autocast where it is native, else fp32
+    head_init: str = "probe"  # "probe": fit a logistic-regression head first; "zeros"
+    probe_l2: float = 1e-4
+
+
+@dataclass
+class EpochResult:
+    epoch: int
+    loss: float
+    seconds: float
+    examples_per_s: float
+    scores: Scores | None = None
+
+
+@dataclass
+class TrainResult:
+    spec: TaskSpec
+    best_epoch: int
+    history: list[EpochResult] = field(default_factory=list)
+
+    @property
+    def best_scores(self) -> Scores | None:
+        return self.history[self.best_epoch - 1].scores if self.best_epoch else None
+
+
+Evaluate = Callable[[TaskSpec], list[str]]  # predicted labels for the eval texts
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if cpu_has_native_bf16() else None
+
+
+def train(
+    config: TrainConfig,
+    backbone: Backbone,
+    train_data: Dataset,
+    eval_data: Dataset | None = None,
+    evaluate: Evaluate | None = None,
+    on_batch: Callable[[float, int], None] | None = None,
+) -> TrainResult:
+    """Train one task. `backbone` must be an fp32 eager one; `evaluate` scores on `eval_data`."""
+    labels = check_training_labels(train_data)
+    if eval_data is not None:
+        check_known_labels(eval_data, labels)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    weights_before = _checksum(backbone)
+    model = _build_model(config, backbone, labels, generator)
+    ids = _tokenize(backbone, train_data.texts, config, model.prompt.shape[0])
+    targets = torch.tensor([labels.index(label) for label in train_data.labels])
+    steps_per_epoch = math.ceil(len(ids) / config.batch_size)
+    optimizer, scheduler = _optimizer(model, config, steps_per_epoch * config.epochs)
+    amp = autocast_dtype(config.precision, backbone.device)
+    if config.head_init == "probe":
+        _warm_start_head(model, ids, targets, config, amp)
+    elif config.head_init != "zeros":
+        raise ValueError(f"unknown head init {config.head_init!r}; choose probe or zeros")
+    result = TrainResult(spec=model.to_spec(labels), best_epoch=0)
+    best_key: tuple[float, float] | None = None
+    stale = 0
+    for epoch in range(1, config.epochs + 1):
+        started, losses = time.perf_counter(), []
+        for batch in _batches(ids, config.batch_size, generator):
+            loss = _step(model, optimizer, scheduler, ids, targets, batch, amp)
+            losses.append(loss)
+            if on_batch:
+                on_batch(loss, len(batch))
+        seconds = time.perf_counter() - started
+        spec = model.to_spec(labels)
+        epoch_result = EpochResult(epoch, sum(losses) / len(losses), seconds, len(ids) / seconds)
+        if eval_data is not None and evaluate is not None:
+            epoch_result.scores = score(eval_data.labels, evaluate(spec), labels)
+        result.history.append(epoch_result)
+        _log_epoch(epoch_result)
+        key = (
+            (epoch_result.scores.accuracy, epoch_result.scores.macro_f1)
+            if epoch_result.scores
+            else (float(epoch), 0.0)
+        )
+        if best_key is None or key > best_key:
+            best_key, result.best_epoch, result.spec, stale = key, epoch, spec, 0
+        else:
+            stale += 1
+            if config.patience and stale >= config.patience:
+                log.info("no improvement for %d epoch(s): stopping early", stale)
+                break
+    assert _checksum(backbone) == weights_before, "the backbone's weights changed in training"
+    return result
+
+
+def _build_model(
+    config: TrainConfig, backbone: Backbone, labels: tuple[str, ...], generator: torch.Generator
+) -> PromptClassifier:
+    max_prompt = backbone.max_positions - 2
+    if not 1 <= config.prompt_len <= min(128, max_prompt):
+        raise ValueError(f"prompt length {config.prompt_len} must be 1 to {min(128, max_prompt)}")
+    embeddings = backbone.model.get_input_embeddings().weight
+    prompt = initial_prompt(
+        config.init,
+        config.prompt_len,
+        embeddings,  # type: ignore[arg-type]
+        backbone.tokenizer,
+        generator,
+        labels=labels,
+        text=config.init_text,
+    )
+    return PromptClassifier(backbone, prompt, len(labels), config.pooling).to(backbone.device)
+
+
+def _warm_start_head(
+    model: PromptClassifier,
+    ids: list[list[int]],
+    targets: torch.Tensor,
+    config: TrainConfig,
+    amp: torch.dtype | None,
+) -> None:
+    started = time.perf_counter()
+    features = pooled_features(model, ids, max(64, config.batch_size * 2), amp)
+    weight, bias = fit_probe(features, targets, model.head.out_features, config.probe_l2)
+    model.head.weight.data.copy_(weight)
+    model.head.bias.data.copy_(bias)
+    with torch.no_grad():
+        predicted = (features @ weight.T + bias).argmax(1).cpu()
+    log.info(
+        "head warm start: probe train accuracy %.4f (%.1f s)",
+        float((predicted == targets).float().mean()),
+        time.perf_counter() - started,
+    )
+
+
+def _tokenize(
+    backbone: Backbone, texts: list[str], config: TrainConfig, prompt_len: int
+) -> list[list[int]]:
+    """Once, up front; cut exactly as serving cuts (special tokens kept)."""
+    max_tokens = min(config.max_length, backbone.max_positions - prompt_len)
+    encoded = backbone.tokenizer(texts, truncation=True, max_length=max_tokens)
+    return [list(ids) for ids in encoded["input_ids"]]
+
+
+def _optimizer(
+    model: PromptClassifier, config: TrainConfig, total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [model.prompt], "lr": config.prompt_lr, "weight_decay": 0.0},
+            {"params": model.head.parameters(), "lr": config.head_lr},
+        ],
+        weight_decay=config.weight_decay,
+    )
+    warmup = max(1, int(config.warmup * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _batches(
+    ids: list[list[int]], batch_size: int, generator: torch.Generator
+) -> Iterator[list[int]]:
+    """Shuffle, sort by length within windows (less padding), cut into batches, shuffle those."""
+    order = torch.randperm(len(ids), generator=generator).tolist()
+    window = batch_size * LENGTH_WINDOW
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: len(ids[i]))
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    for b in torch.randperm(len(batches), generator=generator).tolist():
+        yield batches[b]
+
+
+def _step(
+    model: PromptClassifier,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    ids: list[list[int]],
+    targets: torch.Tensor,
+    batch: list[int],
+    amp: torch.dtype | None,
+) -> float:
+    device = model.prompt.device
+    padded, lengths = pad_batch(ids, batch, model.pad_id)
+    with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        logits = model(padded.to(device), lengths.to(device))  # [batch, L]
+    loss = F.cross_entropy(logits.float(), targets[batch].to(device))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([model.prompt, *model.head.parameters()], 1.0)
+    optimizer.step()
+    scheduler.step()
+    return float(loss.detach())
+
+
+def _checksum(backbone: Backbone) -> float:
+    total = 0.0
+    for parameter in backbone.model.parameters():
+        total += float(parameter.detach().double().abs().sum())
+    return total
+
+
+def _log_epoch(result: EpochResult) -> None:
+    extra: dict[str, Any] = {}
+    if result.scores:
+        extra = {"accuracy": result.scores.accuracy, "macro_f1": result.scores.macro_f1}
+    log.info(
+        "epoch %d: loss %.4f, %.0f examples/s, %.1f s %s",
+        result.epoch,
+        result.loss,
+        result.examples_per_s,
+        result.seconds,
+        " ".join(f"{k} {v:.4f}" for k, v in extra.items()),
+    )

@@ -1,0 +1,152 @@
+"""Prompt tuning: the trainer learns, never touches the backbone, and computes serving's logits."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from app.backbone import Backbone, load_backbone
+from app.engine import Engine, Row
+from app.training import data
+from app.training.evaluate import predict_local
+from app.training.model import PromptClassifier, pad_batch
+from app.training.trainer import TrainConfig, train
+
+POSITIVE = ["great", "wonderful", "superb", "lovely", "excellent", "brilliant"]
+NEGATIVE = ["awful", "terrible", "dreadful", "horrible", "boring", "poor"]
+FILLER = ["the", "film", "was", "really", "quite", "a", "plot", "and", "cast", "story"]
+
+
+def synthetic(count: int, seed: int) -> data.Dataset:
+    """An easy task: the label is which word list the text's one key word comes from."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for _ in range(count):
+        label = rng.choice(["positive", "negative"])
+        words = rng.sample(FILLER, rng.randint(3, 8))
+        words.insert(
+            rng.randrange(len(words) + 1), rng.choice(POSITIVE if label == "positive" else NEGATIVE)
+        )
+        texts.append(" ".join(words))
+        labels.append(label)
+    return data.Dataset(texts, labels, Path(f"synthetic-{seed}.jsonl"))
+
+
+@pytest.fixture(scope="module")
+def trainer_backbone(tiny_backbone_dir: Path) -> Backbone:
+    return load_backbone(str(tiny_backbone_dir), device="cpu", precision="fp32", trace="off")
+
+
+def test_a_few_dozen_steps_reach_high_accuracy_on_an_easy_task(
+    trainer_backbone: Backbone, tiny_backbone: Backbone
+) -> None:
+    train_data, eval_data = synthetic(640, seed=1), synthetic(200, seed=2)
+    engine = Engine(tiny_backbone)
+    config = TrainConfig(epochs=2, batch_size=32, prompt_len=4, precision="fp32")
+    result = train(
+        config,
+        trainer_backbone,
+        train_data,
+        eval_data,
+        lambda spec: predict_local(engine, spec, eval_data.texts),
+    )
+    assert len(result.history) == 2  # 40 steps in all
+    assert result.best_scores is not None and result.best_scores.accuracy >= 0.95
+
+
+def test_prompt_and_head_learn_from_a_zero_head(trainer_backbone: Backbone) -> None:
+    """Without the probe warm start, gradients alone must still drive the loss down."""
+    config = TrainConfig(
+        epochs=4,
+        batch_size=16,
+        head_init="zeros",
+        prompt_lr=0.1,
+        head_lr=0.1,
+        prompt_len=4,
+        precision="fp32",
+        warmup=0.0,
+        init="vocab",
+    )
+    result = train(config, trainer_backbone, synthetic(320, seed=1))  # 80 steps
+    losses = [epoch.loss for epoch in result.history]
+    assert losses[-1] < 0.8 * losses[0], losses
+    assert result.spec.head_weight.abs().sum() > 0
+
+
+def test_the_backbone_is_bit_identical_after_training(trainer_backbone: Backbone) -> None:
+    before = {k: v.clone() for k, v in trainer_backbone.model.state_dict().items()}
+    train(
+        TrainConfig(epochs=1, prompt_len=3, precision="fp32"),
+        trainer_backbone,
+        synthetic(64, seed=3),
+    )
+    after = trainer_backbone.model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not any(p.requires_grad for p in trainer_backbone.model.parameters())
+
+
+def test_the_same_seed_trains_the_same_prompt(trainer_backbone: Backbone) -> None:
+    config = TrainConfig(epochs=1, prompt_len=3, precision="fp32", seed=7)
+    first = train(config, trainer_backbone, synthetic(96, seed=4)).spec
+    second = train(config, trainer_backbone, synthetic(96, seed=4)).spec
+    assert torch.equal(first.prompt, second.prompt)
+    assert torch.equal(first.head_weight, second.head_weight)
+    other = train(
+        TrainConfig(epochs=1, prompt_len=3, precision="fp32", seed=8),
+        trainer_backbone,
+        synthetic(96, seed=4),
+    ).spec
+    assert not torch.equal(first.prompt, other.prompt)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls", "first"])
+def test_the_training_forward_is_the_serving_forward(
+    pooling: str, trainer_backbone: Backbone
+) -> None:
+    """Training and serving must compute the same logits for a task, whatever its pooling."""
+    torch.manual_seed(0)
+    model = PromptClassifier(trainer_backbone, torch.randn(5, 32) * 0.5, 3, pooling)  # type: ignore[arg-type]
+    torch.nn.init.normal_(model.head.weight)
+    spec = model.to_spec(("a", "b", "c"))
+    texts = ["short", "a somewhat longer text than the first one", "three words here"]
+    ids = [trainer_backbone.tokenizer(t)["input_ids"] for t in texts]
+    padded, lengths = pad_batch(ids, [0, 1, 2], model.pad_id)
+    with torch.no_grad():
+        trained = model(padded, lengths)
+    engine = Engine(trainer_backbone)
+    task = engine.to_device(spec, "t", 1)
+    served = torch.stack(engine.forward([Row(i, task) for i in ids]))
+    assert torch.allclose(trained, served, atol=1e-5)
+
+
+def test_a_trained_prompt_served_through_the_api_predicts_what_the_trainer_scored(
+    trainer_backbone: Backbone,
+    tiny_backbone: Backbone,
+    make_client,  # type: ignore[no-untyped-def]
+) -> None:
+    from app import prompt_file
+
+    train_data, eval_data = synthetic(320, seed=5), synthetic(100, seed=6)
+    engine = Engine(tiny_backbone)
+    result = train(
+        TrainConfig(epochs=1, prompt_len=4, precision="fp32"), trainer_backbone, train_data
+    )
+    trainer_says = predict_local(engine, result.spec, eval_data.texts)
+    client = make_client()
+    payload = prompt_file.encode(result.spec, tiny_backbone.identity)
+    assert (
+        client.put("/prompts/synthetic", files={"file": ("p.safetensors", payload)}).status_code
+        == 201
+    )
+    served = []
+    for start in range(0, len(eval_data.texts), 50):
+        response = client.post(
+            "/classify", json={"task": "synthetic", "inputs": eval_data.texts[start : start + 50]}
+        )
+        assert response.status_code == 200
+        served += [p["label"] for p in response.json()["predictions"]]
+    assert served == trainer_says

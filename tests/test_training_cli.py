@@ -1,0 +1,159 @@
+"""`promptserve train` / `promptserve eval` end to end, and the data errors they report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app import prompt_file
+from app.backbone import Backbone
+from app.cli import main
+from app.training import data
+from tests.test_training import synthetic
+
+
+def write_jsonl(path: Path, dataset: data.Dataset) -> Path:
+    lines = [
+        json.dumps({"text": t, "label": y})
+        for t, y in zip(dataset.texts, dataset.labels, strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_train_writes_a_file_and_a_registry_version_that_eval_scores(
+    tmp_path: Path,
+    tiny_backbone_dir: Path,
+    tiny_backbone: Backbone,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    train_file = write_jsonl(tmp_path / "train.jsonl", synthetic(256, seed=1))
+    eval_file = write_jsonl(tmp_path / "eval.jsonl", synthetic(64, seed=2))
+    out, prompts = tmp_path / "task.safetensors", tmp_path / "prompts"
+    common = ["--backbone", str(tiny_backbone_dir), "--device", "cpu"]
+    code = main(
+        [
+            "train",
+            "--task",
+            "mood",
+            "--train",
+            str(train_file),
+            "--eval",
+            str(eval_file),
+            "--epochs",
+            "2",
+            "--prompt-len",
+            "4",
+            "--precision",
+            "fp32",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--prompts-dir",
+            str(prompts),
+            "--no-progress",
+            *common,
+        ]
+    )
+    assert code == 0
+    spec, _ = prompt_file.decode(out.read_bytes(), tiny_backbone.identity)
+    assert spec.labels == ("negative", "positive") and spec.prompt_len == 4
+    training, scored = spec.metrics["training"], spec.metrics["eval"]
+    assert training["config"]["seed"] == 3
+    assert training["train_sha256"] == data.sha256(train_file)
+    assert "promptserve train --task mood" in training["command"]
+    assert scored["sha256"] == data.sha256(eval_file) and scored["examples"] == 64
+
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "eval",
+                "--task",
+                "mood",
+                "--data",
+                str(eval_file),
+                "--prompts-dir",
+                str(prompts),
+                "--json",
+                *common,
+            ]
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["version"] == 1
+    assert report["accuracy"] == pytest.approx(scored["accuracy"], abs=1e-4)
+    assert sum(map(sum, report["confusion"])) == 64
+
+    assert (
+        main(
+            [
+                "eval",
+                "--task",
+                "mood",
+                "--data",
+                str(eval_file),
+                "--prompts-dir",
+                str(prompts),
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert "macro-F1" in capsys.readouterr().out
+
+
+def test_train_needs_somewhere_to_put_the_result(tmp_path: Path) -> None:
+    train_file = write_jsonl(tmp_path / "train.jsonl", synthetic(8, seed=1))
+    assert main(["train", "--task", "x", "--train", str(train_file)]) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.jsonl", "", "no examples"),
+        ("nolabel.jsonl", '{"text": "hi"}\n', "missing field(s) ['label']"),
+        ("broken.jsonl", '{"text": "hi", "label": \n', "not valid JSON"),
+        ("cols.csv", "sentence,label\nhi,a\n", "missing column(s) ['text']"),
+        ("blank.csv", "text,label\n ,a\n", "'text' must be a non-empty string"),
+    ],
+)
+def test_bad_data_files_are_refused_with_a_message(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(data.DataError, match=None) as error:
+        data.load(path)
+    assert message in str(error.value)
+
+
+def test_csv_and_single_label_and_unknown_eval_labels(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text('text,label\n"hello, world",a\nbye,b\n')
+    dataset = data.load(path)
+    assert dataset.texts == ["hello, world", "bye"] and data.check_training_labels(dataset) == (
+        "a",
+        "b",
+    )
+    one = tmp_path / "one.jsonl"
+    one.write_text('{"text": "x", "label": "a"}\n{"text": "y", "label": "a"}\n')
+    with pytest.raises(data.DataError, match="need at least two"):
+        data.check_training_labels(data.load(one))
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"text": "x", "label": "c"}\n')
+    with pytest.raises(data.DataError, match=r"\['c'\] are not among"):
+        data.check_known_labels(data.load(other), ("a", "b"))
+
+
+def test_the_cli_reports_bad_data_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "one.jsonl"
+    path.write_text('{"text": "x", "label": "a"}\n')
+    assert main(["train", "--task", "x", "--train", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "need at least two" in capsys.readouterr().err
