@@ -50,6 +50,10 @@ ROBERTA_HEAD_KEYS = (
 POOLER_HEAD_MODEL_TYPES = frozenset({"bert", "albert", "ernie", "megatron-bert"})
 HUB_IDS = {DEFAULT_BACKBONE: "sentence-transformers/all-MiniLM-L6-v2"}
 GENERIC_DIR_NAMES = frozenset({"model", "models", "checkpoint", "base", "weights"})
+_PICKLE_REFUSAL = (
+    "adapter_model.bin is a pickle, which is never loaded (it can run code): "
+    "save the adapter with safe_serialization=True to get adapter_model.safetensors"
+)
 
 
 def task_from_adapter(
@@ -95,12 +99,6 @@ def read_adapter_dir(path: Path) -> dict[str, bytes]:
     if not (path / WEIGHTS_FILE).exists() and (path / "adapter_model.bin").exists():
         raise InvalidPrompt(_PICKLE_REFUSAL)
     return {name: (path / name).read_bytes() for name in ADAPTER_FILES if (path / name).is_file()}
-
-
-_PICKLE_REFUSAL = (
-    "adapter_model.bin is a pickle, which is never loaded (it can run code): "
-    "save the adapter with safe_serialization=True to get adapter_model.safetensors"
-)
 
 
 def check_pools_like_peft(backbone_name: str, required: bool = False) -> dict[str, Any]:
@@ -244,11 +242,11 @@ def _prompt(config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> torch.T
     if PROMPT_KEY not in tensors:
         raise InvalidPrompt(f"adapter has no {PROMPT_KEY!r} tensor; it holds {sorted(tensors)}")
     prompt = as_float32(PROMPT_KEY, tensors[PROMPT_KEY])  # [m, d]
-    virtual_tokens = config.get("num_virtual_tokens")
-    if prompt.ndim != 2 or prompt.shape[0] != virtual_tokens:
+    virtual_tokens, token_dim = config.get("num_virtual_tokens"), config.get("token_dim")
+    if list(prompt.shape) != [virtual_tokens, token_dim]:
         raise InvalidPrompt(
             f"{PROMPT_KEY} has shape {list(prompt.shape)}; adapter_config.json says "
-            f"num_virtual_tokens={virtual_tokens} of dim {config.get('token_dim')}"
+            f"num_virtual_tokens={virtual_tokens} of token_dim {token_dim}"
         )
     return prompt
 

@@ -205,6 +205,7 @@ REFUSALS = [
     ("causal-lm", {"task_type": "CAUSAL_LM"}, {}, "only SEQ_CLS"),
     ("seq2seq-prompts", {"num_transformer_submodules": 2}, {}, "num_transformer_submodules=2"),
     ("virtual-token-count", {"num_virtual_tokens": 9}, {}, "num_virtual_tokens=9"),
+    ("prompt-width", {}, {"prompt_embeddings": torch.randn(5, 16)}, "has shape [5, 16]"),
     ("roberta-head", {}, ROBERTA_HEAD, "RoBERTa-style head"),
     ("no-head", {}, {"base_model.classifier.weight": None}, "no classification head"),
     ("extra-tensor", {}, {"base_model.pre_classifier.weight": torch.randn(32, 32)}, "cannot serve"),
