@@ -55,3 +55,7 @@ class ShuttingDown(PromptserveError):
 
 class Unauthorized(PromptserveError):
     pass
+
+
+class ClientDisconnected(PromptserveError):
+    """The client went away before its answer was ready; its queued work was dropped."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from app.api.auth import require_classify
 from app.api.deps import MetricsDep, ServicesDep, SettingsDep
+from app.api.disconnect import unless_disconnected
 from app.api.errors import ERROR_RESPONSES
 from app.api.schemas import ClassifyRequest, ClassifyResponse, PredictionOut
 from app.errors import TooLarge
@@ -21,14 +22,17 @@ router = APIRouter(tags=["classify"])
     dependencies=[Depends(require_classify)],
 )
 async def classify(
-    body: ClassifyRequest, services: ServicesDep, settings: SettingsDep, metrics: MetricsDep
+    body: ClassifyRequest,
+    request: Request,
+    services: ServicesDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
 ) -> ClassifyResponse:
     texts = body.texts()
     if len(texts) > settings.max_client_batch:
         raise TooLarge(f"{len(texts)} inputs; at most {settings.max_client_batch} per request")
-    result = await services.classify.classify(
-        body.task, texts, body.version, body.return_all_scores
-    )
+    work = services.classify.classify(body.task, texts, body.version, body.return_all_scores)
+    result = await unless_disconnected(request, work)
     metrics.count_task(result.task)
     predictions = [
         PredictionOut(label=p.label, score=p.score, scores=p.scores) for p in result.predictions

@@ -28,6 +28,7 @@ STATUS_OF: dict[type[errors.PromptserveError], int] = {
     errors.NotReady: 503,
     errors.ShuttingDown: 503,
     errors.DeadlineExceeded: 504,
+    errors.ClientDisconnected: 499,  # nginx's 'client closed request': only metrics see it
 }
 
 # Declared on routes so the OpenAPI spec lists the error responses too.
