@@ -112,7 +112,8 @@ wait_ready() {
   local deadline=$((SECONDS + ready_timeout_s)) id
   id=$(container_id)
   until [[ $(http GET /readyz >/dev/null; status) == 200 ]]; do
-    [[ $(docker inspect -f '{{.State.Running}}' "$id") == true ]] || fail "the service container exited"
+    # `restart: unless-stopped` would hide a crash loop behind a running container: count restarts.
+    [[ $(docker inspect -f '{{.State.Running}} {{.RestartCount}}' "$id") == "true 0" ]] || fail "the service container exited"
     ((SECONDS < deadline)) || fail "/readyz not 200 after ${ready_timeout_s}s"
     sleep 2
   done
