@@ -40,6 +40,7 @@ def register(commands: Any) -> None:
     evaluate.add_argument("--data", required=True, type=Path, help="JSONL or CSV of text,label")
     evaluate.add_argument("--version", type=int, help="default: the active version")
     evaluate.add_argument("--url", help="score through a running server's API instead")
+    evaluate.add_argument("--file", type=Path, help="score this prompt file instead")
     evaluate.add_argument("--token", help="classify bearer token for --url")
     evaluate.add_argument("--prompts-dir", type=Path, default=Path("prompts"))
     _add_backbone_flags(evaluate)

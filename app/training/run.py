@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from app import prompt_file
+from app.atomic import write_atomic
 from app.backbone import Backbone, load_backbone
 from app.engine import Engine
 from app.task import TaskSpec
@@ -21,6 +23,9 @@ log = logging.getLogger(__name__)
 
 
 def train_task(args: argparse.Namespace, config: TrainConfig, command: str) -> int:
+    # Same seed, same machine, same result: also on CUDA (cuBLAS needs a fixed workspace).
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
     train_data = data.load(args.train)
     eval_data = data.load(args.eval) if args.eval else None
     # Two loads of one backbone: fp32 eager for gradients, and the serving configuration for
@@ -29,6 +34,17 @@ def train_task(args: argparse.Namespace, config: TrainConfig, command: str) -> i
     engine = Engine(load_backbone(args.backbone, args.device))
     evaluate = (lambda spec: predict_local(engine, spec, eval_data.texts)) if eval_data else None
     progress = None if args.no_progress else _progress_bar(config.epochs * len(train_data))
+
+    def finished(result: TrainResult) -> bytes:
+        spec = _with_record(result, config, args, command, train_data, eval_data, trainer_backbone)
+        return prompt_file.encode(spec, trainer_backbone.identity)
+
+    def checkpoint(result: TrainResult) -> None:
+        # --out always holds the best epoch so far: an interrupted run still leaves a task.
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(Path(args.out), finished(result))
+
     try:
         result = train(
             config,
@@ -37,13 +53,12 @@ def train_task(args: argparse.Namespace, config: TrainConfig, command: str) -> i
             eval_data,
             evaluate,
             on_batch=(lambda loss, n: _advance(progress, loss, n)) if progress else None,
+            on_best=checkpoint,
         )
     finally:
         if progress is not None:
             progress.close()
-    spec = _with_record(result, config, args, command, train_data, eval_data, trainer_backbone)
-    payload = prompt_file.encode(spec, trainer_backbone.identity)
-    _deliver(args, spec, payload, trainer_backbone)
+    _deliver(args, finished(result), trainer_backbone)
     return 0
 
 
@@ -69,6 +84,10 @@ def predict_for_eval(
     from app.registry import Registry
 
     backbone = load_backbone(args.backbone, args.device)
+    if args.file:
+        spec, metadata = prompt_file.decode(Path(args.file).read_bytes(), backbone.identity)
+        version = int(metadata.get("version", 0))
+        return spec.labels, predict_local(Engine(backbone), spec, dataset.texts), version
     registry = Registry(args.prompts_dir, backbone.identity, max_prompt_len(backbone))
     registry.load()
     info = registry.resolve(args.task, args.version)
@@ -123,10 +142,10 @@ def _with_record(
     return replace(result.spec, description=args.description, metrics=metrics)
 
 
-def _deliver(args: argparse.Namespace, spec: TaskSpec, payload: bytes, backbone: Backbone) -> None:
+def _deliver(args: argparse.Namespace, payload: bytes, backbone: Backbone) -> None:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_bytes(payload)
+        write_atomic(Path(args.out), payload)
         log.info("wrote %s (%d bytes)", args.out, len(payload))
     if args.prompts_dir:
         from app.registry import Registry

@@ -91,8 +91,12 @@ def train(
     eval_data: Dataset | None = None,
     evaluate: Evaluate | None = None,
     on_batch: Callable[[float, int], None] | None = None,
+    on_best: Callable[[TrainResult], None] | None = None,
 ) -> TrainResult:
-    """Train one task. `backbone` must be an fp32 eager one; `evaluate` scores on `eval_data`."""
+    """Train one task. `backbone` must be an fp32 eager one; `evaluate` scores on `eval_data`.
+
+    `on_best` is called with the result so far each time an epoch beats the best before it.
+    """
     labels = check_training_labels(train_data)
     if eval_data is not None:
         check_known_labels(eval_data, labels)
@@ -133,6 +137,8 @@ def train(
         )
         if best_key is None or key > best_key:
             best_key, result.best_epoch, result.spec, stale = key, epoch, spec, 0
+            if on_best:
+                on_best(result)
         else:
             stale += 1
             if config.patience and stale >= config.patience:

