@@ -64,20 +64,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def serve(settings: Settings) -> int:
-    import uvicorn
-
     from app.api.app import create_app
+    from app.serve import run_server
 
     failed: list[BaseException] = []
 
     def stop(exc: BaseException) -> None:
         failed.append(exc)
-        os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own handler shuts the server down
+        os.kill(os.getpid(), signal.SIGTERM)  # the server's own handler shuts it down
 
     app = create_app(settings, on_load_failure=stop)
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
-    )
+    run_server(app, settings.host, settings.port, settings.log_level)
     return 1 if failed else 0
 
 

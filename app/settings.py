@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(0.0, ge=0, description="Extra wait for a batch to fill; 0 = none.")
     queue_limit: int = Field(1024, ge=1, description="Rows waiting; past it requests get 503.")
     request_timeout_s: float = Field(30.0, gt=0, description="Deadline of a classify request.")
+    drain_grace_s: float = Field(
+        30.0, ge=0, description="On SIGTERM: how long requests in flight get to finish."
+    )
     max_client_batch: int = Field(64, ge=1, description="Inputs per /classify request.")
     max_text_chars: int = Field(20_000, ge=1, description="Longer texts are cut (and flagged).")
     max_request_bytes: int = Field(1024 * 1024, ge=1, description="Body limit except uploads.")

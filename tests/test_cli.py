@@ -83,6 +83,7 @@ def test_every_flag_reaches_its_setting() -> None:
         "model_workers": "3",
         "threads_per_worker": "2",
         "trace": "off",
+        "drain_grace_s": "7.5",
     }
     assert set(given) == {name for name, _, _ in SERVE_OPTIONS}
     flags = [part for name, raw in given.items() for part in (f"--{name.replace('_', '-')}", raw)]
@@ -98,7 +99,7 @@ def test_every_flag_reaches_its_setting() -> None:
     assert (s.max_text_chars, s.max_request_bytes, s.max_upload_bytes) == (500, 2048, 4096)
     assert s.task_metric_cap == 3
     assert (s.attention, s.model_workers, s.threads_per_worker) == ("sdpa", 3, 2)
-    assert s.trace == "off"
+    assert (s.trace, s.drain_grace_s) == ("off", 7.5)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from app import __version__
 from app.api import classify, health, prompts
 from app.api.body_limit import BodyLimit
 from app.api.deps import Services
+from app.api.drain import Drain, DrainGate
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestMetrics
 from app.backbone import Backbone, load_backbone, plan_workers
@@ -69,12 +70,14 @@ def create_app(
     app.state.services = None
     app.state.ready = False
     app.state.not_ready_reason = "the backbone is loading"
+    app.state.drain = Drain(settings.drain_grace_s)  # begun by the server on SIGTERM
     install_error_handlers(app)
     for router in (classify.router, prompts.router, health.router):
         app.include_router(router)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_request_bytes, upload_bytes=settings.max_upload_bytes
     )
+    app.add_middleware(DrainGate, drain=app.state.drain)
     # Added last, so outermost: requests that BodyLimit refuses (413) are counted too.
     app.add_middleware(RequestMetrics, metrics=metrics)
     if settings.admin_token is None:

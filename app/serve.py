@@ -1,0 +1,66 @@
+"""Running the HTTP server: uvicorn, with a graceful drain on SIGTERM (and Ctrl-C).
+
+On the first signal the server keeps listening but admits no new work (/readyz turns 503), lets
+the requests in flight finish for up to `drain_grace_s`, then shuts down and exits 0. Past the
+grace period the requests still waiting are failed with 503 rather than dropped. A second signal
+stops at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+
+from app.api.drain import Drain
+
+log = logging.getLogger(__name__)
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self.app = app
+        self.drain: Drain = app.state.drain
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.drain.draining or not self.started:  # a second signal, or still starting
+            super().handle_exit(sig, frame)
+            self.force_exit = self.drain.draining
+            return
+        log.info(
+            "%s: draining; %d request(s) in flight get up to %gs to finish",
+            signal.Signals(sig).name,
+            self.drain.in_flight,
+            self.drain.grace_s,
+        )
+        self.drain.begin()
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain.draining and not self.should_exit:
+            if self.drain.in_flight == 0:
+                log.info("drained: every admitted request is answered; shutting down")
+                self.should_exit = True
+            elif self.drain.expired:
+                log.warning(
+                    "drain grace of %gs is over with %d request(s) in flight: failing them (503)",
+                    self.drain.grace_s,
+                    self.drain.in_flight,
+                )
+                await self._fail_remaining_work()
+                self.should_exit = True
+        return await super().on_tick(counter)
+
+    async def _fail_remaining_work(self) -> None:
+        services = self.app.state.services
+        if services is not None:
+            await services.batcher.stop()  # queued and computing rows fail with ShuttingDown
+
+
+def run_server(app: FastAPI, host: str, port: int, log_level: str) -> None:
+    """Serve until drained after a signal (uvicorn exits the process if it cannot bind)."""
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
+    DrainingServer(config, app).run()
