@@ -15,8 +15,10 @@
 # the Docker engine and builds stand-ins for the base images first. Ports are free loopback ports.
 # Env: SMOKE_READY_TIMEOUT_S (default 300); SMOKE_STAND_INS (that script's path); TORCH_CPU_INDEX
 # (with the stand-ins, default empty: the base image's pip finds the CPU wheel; else PyTorch's index).
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
+failed_at=""
+trap 'failed_at="line $LINENO: $BASH_COMMAND"' ERR  # named by cleanup when a command fails
 
 project=promptserve-smoke
 ready_timeout_s=${SMOKE_READY_TIMEOUT_S:-300}
@@ -38,6 +40,9 @@ compose() {
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  if ((rc != 0)) && [[ -n $failed_at ]]; then
+    say "FAILED: a command failed, $failed_at"
+  fi
   if ((rc != 0)) && docker info >/dev/null 2>&1; then
     say "exit $rc; the stack's state and logs follow"
     compose ps >&2 || true
@@ -150,7 +155,10 @@ check_shipped_tasks() {
   listed=$(http GET '/prompts?limit=1000')
   expect 200 "GET /prompts"
   listed=$(echo "$listed" | json '" ".join(t["task"] for t in d["tasks"])')
-  shipped=$(find prompts -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | sort)
+  shipped=""
+  if [[ -d prompts ]]; then  # absent from a clone until tasks ship
+    shipped=$(find prompts -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort)
+  fi
   for task in $shipped; do
     [[ " $listed " == *" $task "* ]] || fail "shipped task $task was not seeded; the registry has: $listed"
     classify "$task"
