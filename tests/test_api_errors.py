@@ -77,7 +77,7 @@ def test_unknown_route_and_wrong_method_use_the_error_shape(served: TestClient) 
         (b'{"task": "t", "inputs": ["x"], "return_all_scores": "perhaps"}', "return_all_scores"),
         (b'{"task": "t", "inputs": ["x"], "temperature": 2}', "temperature"),
         (b'{"task": "", "inputs": ["x"]}', "task"),
-        (b'{"task": "t", "inputs": []}', "at least one"),
+        (b'{"task": "t", "inputs": []}', "at least 1 item"),
         (b'{"task": "t", "inputs": ["\xff\xfe"]}', "malformed"),
     ],
     ids=[

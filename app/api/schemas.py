@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.registry import TaskState, VersionInfo
 
 
+def _integral(value: object) -> object:
+    """JSON Schema counts 2.0 as an integer; strict validation alone would refuse it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Strict: what the spec says is refused is refused (0 is not false, "1" is not 1).
+VersionNumber = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
+
+
 class ClassifyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     task: str = Field(min_length=1, max_length=200, examples=["sentiment"])
-    inputs: str | list[str] = Field(examples=[["what a lovely film", "dull and far too long"]])
-    version: int | None = Field(None, ge=1, description="Default: the task's active version.")
+    inputs: str | Annotated[list[str], Field(min_length=1)] = Field(
+        examples=[["what a lovely film", "dull and far too long"]]
+    )
+    version: VersionNumber | None = Field(None, description="Default: the task's active version.")
     return_all_scores: bool = False
 
     def texts(self) -> list[str]:
@@ -35,9 +48,9 @@ class ClassifyResponse(BaseModel):
 
 
 class ActivateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    version: int = Field(ge=1)
+    version: VersionNumber
 
 
 class VersionRecord(BaseModel):
