@@ -150,11 +150,16 @@ upload() {  # upload TASK FILE [TOKEN]
     -F "file=@$2" -F 'labels=["negative", "positive"]' >/dev/null
 }
 
-check_shipped_tasks() {
-  local listed shipped task
+task_list() {  # the registry's task ids, space-separated
+  local listed
   listed=$(http GET '/prompts?limit=1000')
   expect 200 "GET /prompts"
-  listed=$(echo "$listed" | json '" ".join(t["task"] for t in d["tasks"])')
+  echo "$listed" | json '" ".join(t["task"] for t in d["tasks"])'
+}
+
+check_shipped_tasks() {
+  local listed shipped task
+  listed=$(task_list)
   shipped=""
   if [[ -d prompts ]]; then  # absent from a clone until tasks ship
     shipped=$(find prompts -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort)
@@ -173,13 +178,14 @@ check_shipped_tasks() {
 }
 
 check_upload_survives_recreation() {
-  local before after old_id
+  local before after old_id tasks_before
   make_prompt "$work/upload.safetensors"
   upload smoke-upload "$work/upload.safetensors" wrong-token
   expect 401 "upload with a wrong admin token"
   upload smoke-upload "$work/upload.safetensors"
   expect 201 "upload smoke-upload"
   before=$(http GET /prompts/smoke-upload)
+  tasks_before=$(task_list)
   old_id=$(container_id)
   say "recreating the service container"
   compose up -d --force-recreate --no-deps promptserve >&2 || fail "recreate"
@@ -188,6 +194,7 @@ check_upload_survives_recreation() {
   after=$(http GET /prompts/smoke-upload)
   expect 200 "GET /prompts/smoke-upload after recreation"
   [[ $after == "$before" ]] || fail "the upload changed across recreation: $before -> $after"
+  [[ $(task_list) == "$tasks_before" ]] || fail "the tasks changed across recreation: $tasks_before -> $(task_list)"
   classify smoke-upload
 }
 
