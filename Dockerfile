@@ -33,7 +33,8 @@ RUN case "$TORCH_BUILD" in \
       cpu) PIP_EXTRA_INDEX_URL="$TORCH_CPU_INDEX" pip install "torch==${TORCH_VERSION}+cpu" ;; \
       *) echo "TORCH_BUILD must be cuda or cpu, not '$TORCH_BUILD'" >&2; exit 2 ;; \
     esac \
- && python3 -c "import sys, torch; cuda = torch.version.cuda; print('torch', torch.__version__, 'CUDA', cuda); sys.exit(('$TORCH_BUILD' == 'cuda') != (cuda is not None))"
+ && python3 -c "import sys, torch; cuda = torch.version.cuda; print('torch', torch.__version__, 'CUDA', cuda); \
+sys.exit(None if ('$TORCH_BUILD' == 'cuda') == (cuda is not None) else 'TORCH_BUILD=$TORCH_BUILD, but pip installed torch ' + torch.__version__ + ' with CUDA ' + str(cuda))"
 
 COPY --from=source /src/requirements.txt /tmp/requirements.txt
 RUN pip install -r /tmp/requirements.txt "setuptools>=68" \
