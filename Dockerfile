@@ -9,6 +9,8 @@ ARG PYTHON_IMAGE=python:3.11-slim
 
 # ---- the build context, reduced to what the image takes from it ---------------------------------
 FROM ${PYTHON_IMAGE} AS source
+# The label lets scripts/docker-smoke.sh prune this project's superseded images, and only those.
+LABEL org.opencontainers.image.title=promptserve
 WORKDIR /src
 COPY . .
 # prompts/ is absent from a clone until tasks ship. requirements.txt lists only the runtime
@@ -64,3 +66,5 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=180s --retries=3 \
     CMD ["python3", "/opt/promptserve/bin/healthcheck.py"]
 ENTRYPOINT ["/opt/promptserve/bin/entrypoint.sh"]
 CMD ["promptserve", "serve"]
+LABEL org.opencontainers.image.title=promptserve \
+      org.opencontainers.image.description="Prompt-tuned text classifiers on one frozen backbone"

@@ -50,6 +50,8 @@ cleanup() {
   fi
   if docker info >/dev/null 2>&1; then
     compose down -v --remove-orphans >/dev/null 2>&1 || say "teardown failed: run 'docker-compose -p $project down -v'"
+    # Images this project's earlier builds left untagged; the cache of the current one stays.
+    docker image prune -f --filter label=org.opencontainers.image.title=promptserve >/dev/null 2>&1 || true
   fi
   rm -rf "$work"
   ((rc == 0)) && say "passed"
