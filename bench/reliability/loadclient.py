@@ -1,0 +1,114 @@
+"""A lean open-loop HTTP/1.1 load client on asyncio streams, for overload and soak scripts.
+
+Open loop: request i is due at start + i / rate whatever happened to the earlier ones, and its
+latency is counted from when it was due (no coordinated omission). Keep-alive connections are
+reused when idle and opened when none is, so a slow server sees ever more connections, as it
+would from real clients. A request can be abandoned: its connection is closed after
+`leave_after_s`, before the answer, as a client that gives up does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# Request number i -> (method, path, body, leave_after_s or None).
+RequestMaker = Callable[[int], tuple[str, str, bytes, float | None]]
+
+
+@dataclass
+class Outcome:
+    status: int  # 0: socket error; -1: the client left on purpose
+    latency_s: float
+    retry_after: str | None = None
+    rows: int = 0
+
+
+@dataclass
+class Client:
+    host: str
+    port: int
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
+    opened: int = 0
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.idle:
+            return self.idle.pop()
+        self.opened += 1
+        return await asyncio.open_connection(self.host, self.port)
+
+    async def request(
+        self, method: str, path: str, body: bytes, due: float, leave_after_s: float | None = None
+    ) -> Outcome:
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        reader = writer = None
+        try:
+            reader, writer = await self._connection()
+            writer.write(head + body)
+            if leave_after_s is not None:
+                await asyncio.sleep(leave_after_s)
+                writer.close()
+                return Outcome(-1, time.perf_counter() - due)
+            status, headers, payload = await _read_response(reader)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            if writer is not None:
+                writer.close()
+            return Outcome(0, time.perf_counter() - due)
+        latency = time.perf_counter() - due
+        if headers.get("connection") == "close":
+            writer.close()
+        else:
+            self.idle.append((reader, writer))
+        rows = len(json.loads(payload)["predictions"]) if status == 200 and payload else 0
+        return Outcome(status, latency, headers.get("retry-after"), rows)
+
+    def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return status, headers, body
+
+
+async def open_loop(
+    client: Client,
+    rate: float,
+    seconds: float,
+    make_request: RequestMaker,
+) -> list[Outcome]:
+    """Send `rate` requests a second for `seconds`; wait for every answer; outcomes in order."""
+    start = time.perf_counter()
+    total = int(rate * seconds)
+    tasks = []
+    for i in range(total):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        method, path, body, leave = make_request(i)
+        tasks.append(asyncio.ensure_future(client.request(method, path, body, due, leave)))
+    return list(await asyncio.gather(*tasks))
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
