@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from app.backbone import choose_attention
+from app.backbone import choose_attention, choose_device
 from app.encoder import EagerEncoder, build_encoder
 
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
@@ -27,23 +27,31 @@ class BackboneResult:
 
 
 class ServedForward:
-    """The backbone's forward exactly as promptserve runs it on CPU: same attention kernels, and
-    TorchScript-traced when the trace checks out (app/encoder.py). Called like the HF model."""
+    """The backbone's forward exactly as promptserve runs it on `device`: same attention kernels,
+    and on CPU TorchScript-traced when the trace checks out (app/encoder.py). Called like the HF
+    model."""
 
-    def __init__(self, model: PreTrainedModel) -> None:
-        self.config, self.dtype = model.config, model.dtype
-        self.encode = build_encoder(model, torch.device("cpu"), trace=True)
+    def __init__(self, model: PreTrainedModel, device: torch.device) -> None:
+        self.config, self.dtype, self.device = model.config, model.dtype, device
+        self.encode = build_encoder(model, device, trace=device.type == "cpu")
         self.traced = not isinstance(self.encode, EagerEncoder)
 
     def __call__(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> object:
         return self.encode(inputs_embeds, attention_mask)
 
 
-def load_backbone(path: str, precision: str) -> tuple[Any, PreTrainedTokenizerBase]:
-    """Loaded as promptserve loads it on this device, in `precision`."""
-    attention = choose_attention("auto", torch.device("cpu"))
-    model = AutoModel.from_pretrained(path, attn_implementation=attention).eval()
-    return ServedForward(model.to(DTYPES[precision])), AutoTokenizer.from_pretrained(path)
+def load_backbone(path: str, precision: str, device: str) -> tuple[Any, PreTrainedTokenizerBase]:
+    """Loaded as promptserve loads it on `device` (auto: CUDA if present), in `precision`."""
+    target = choose_device(device)
+    model = AutoModel.from_pretrained(path, attn_implementation=choose_attention("auto", target))
+    model = model.eval().to(device=target, dtype=DTYPES[precision])
+    return ServedForward(model, target), AutoTokenizer.from_pretrained(path)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the queued GPU work, so that a clock read after it counts it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def token_lengths(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> dict[str, float]:
@@ -85,19 +93,21 @@ def _rows_per_second(
 def _one_loop(
     model: PreTrainedModel, batch_size: int, seq_len: int, seconds: float
 ) -> tuple[float, float]:
-    embeds = 0.05 * torch.randn(
-        batch_size, seq_len, model.config.hidden_size
-    )  # [batch, seq, hidden]
-    embeds = embeds.to(model.dtype)
-    mask = torch.ones(batch_size, seq_len, dtype=torch.long)  # [batch, seq]
+    hidden, device = model.config.hidden_size, model.device
+    embeds = 0.05 * torch.randn(batch_size, seq_len, hidden)  # [batch, seq, hidden]
+    embeds = embeds.to(device=device, dtype=model.dtype)
+    mask = torch.ones(batch_size, seq_len, dtype=torch.long, device=device)  # [batch, seq]
     with torch.inference_mode():
         for _ in range(2):  # first calls pick kernels and allocate
             model(inputs_embeds=embeds, attention_mask=mask)
+        synchronize(device)
         forwards = 0
         start = time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < seconds or forwards < 3:
+        while time.perf_counter() - start < seconds or forwards < 3:
             model(inputs_embeds=embeds, attention_mask=mask)
             forwards += 1
+        synchronize(device)  # a GPU runs behind the loop: count the forwards still queued
+        elapsed = time.perf_counter() - start
     return forwards * batch_size / elapsed, 1000 * elapsed / forwards
 
 
@@ -110,8 +120,9 @@ def measure_backbone(
     layouts: list[int] | None = None,
 ) -> BackboneResult:
     """Sweep batch sizes briefly, then measure the fastest one for `seconds`."""
-    if layouts is None:  # parallel loops count only where there are cores for them
-        layouts = [1, 2] if len(os.sched_getaffinity(0)) >= 2 else [1]
+    if layouts is None:  # parallel loops count only on a CPU with cores for them
+        cpu_cores = len(os.sched_getaffinity(0)) if model.device.type == "cpu" else 1
+        layouts = [1, 2] if cpu_cores >= 2 else [1]
     sweep = {
         (size, loops): _rows_per_second(model, size, seq_len, sweep_seconds, loops)[0]
         for loops in layouts

@@ -16,6 +16,29 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """User + system time of each thread of a process so far, keyed by thread id; the main
+    thread (an asyncio server's event loop) is 'main'."""
+    times = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = "main" if task.name == str(pid) else f"thread {task.name}"
+        times[name] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return times
+
+
+def busiest_threads(
+    before: dict[str, float], after: dict[str, float], wall_s: float, count: int = 3
+) -> dict[str, float]:
+    """The `count` threads that used the most CPU between two readings, in cores."""
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    top = sorted(used, key=lambda name: used[name], reverse=True)[:count]
+    return {name: round(used[name] / wall_s, 3) for name in top}
+
+
 def own_cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
     """User + system time of this process (or, with RUSAGE_CHILDREN, of its waited-for children)."""
     usage = resource.getrusage(who)

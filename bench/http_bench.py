@@ -15,9 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cputime import NOISY_OTHER_CORES, CpuWindow, wait_until_quiet
+from cputime import NOISY_OTHER_CORES, CpuWindow, busiest_threads, wait_until_quiet
 from loadgen import run_load
-from servers import ServerProcess, free_port, promptserve_command, textbook_command, upload_tasks
+from servers import (
+    ServerProcess,
+    free_port,
+    promptserve_command,
+    scrape,
+    textbook_command,
+    upload_tasks,
+)
 
 
 @contextmanager
@@ -29,10 +36,13 @@ def promptserve(
     shutil.rmtree(prompts_dir, ignore_errors=True)
     prompts_dir.mkdir()
     port = free_port()
-    command = promptserve_command(port, prompts_dir, args.precision, args.backbone, args.server_arg)
+    command = promptserve_command(
+        port, prompts_dir, args.precision, args.backbone, args.device, args.server_arg
+    )
     with ServerProcess(command, port, work / "promptserve.log") as server:
         server.wait_ready(args.ready_timeout)
         server.info = httpx.get(f"{server.base_url}/info", timeout=10).json()
+        server.info["workers"] = _worker_plan(server)
         print(f"  promptserve /info: {server.info}")
         if server.info.get("precision") != args.precision:
             print(
@@ -45,25 +55,40 @@ def promptserve(
 @contextmanager
 def textbook(args: argparse.Namespace, work: Path) -> Iterator[ServerProcess]:
     port = free_port()
-    command = textbook_command(port, work / "tasks", args.precision, args.backbone)
+    command = textbook_command(port, work / "tasks", args.precision, args.backbone, args.device)
     with ServerProcess(command, port, work / "textbook.log") as server:
         server.wait_ready(args.ready_timeout)
         yield server
 
 
+def _worker_plan(server: ServerProcess) -> str:
+    """The server log's line on its model workers, e.g. '1 model worker(s), 16 torch thread(s)'."""
+    lines = server.log_path.read_text(errors="replace").splitlines()
+    plan = [line.split(": ", 1)[-1] for line in lines if "model worker(s)" in line]
+    return plan[-1] if plan else "unknown"
+
+
 def measure_http(server: ServerProcess, bodies: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Warm up for --warmup seconds (discarded), then measure for --duration seconds."""
     url = f"{server.base_url}/classify"
-    waited = wait_until_quiet()
+    waited = wait_until_quiet(args.quiet_timeout)
     if waited > 1:
         print(f"  waited {waited:.0f} s for the machine to go quiet")
-    run_load(url, bodies, args.concurrency, args.warmup, args.loadgen, args.loadgen_cpus)
+    load_options = (args.loadgen, args.loadgen_cpus, args.loadgen_procs)
+    run_load(url, bodies, args.concurrency, args.warmup, *load_options)
+    is_promptserve = bool(server.info)  # only promptserve answers /info and /metrics
+    metrics_before = scrape(server.base_url) if is_promptserve else {}
+    threads_before = server.thread_cpu_seconds()
     with CpuWindow(server.cpu_seconds) as cpu:
-        load = run_load(
-            url, bodies, args.concurrency, args.duration, args.loadgen, args.loadgen_cpus
-        )
+        load = run_load(url, bodies, args.concurrency, args.duration, *load_options)
+    threads = busiest_threads(threads_before, server.thread_cpu_seconds(), cpu.wall_s)
     if load.ok == 0:
         raise RuntimeError(f"no 2xx responses: {load.statuses}, socket errors {load.socket_errors}")
+    model_figures = (
+        _model_figures(metrics_before, scrape(server.base_url), cpu.wall_s)
+        if is_promptserve
+        else {}
+    )
     return {
         "throughput": load.requests_per_s,
         "p50_ms": load.p50_ms,
@@ -74,6 +99,23 @@ def measure_http(server: ServerProcess, bodies: Path, args: argparse.Namespace) 
         "server_cores": cpu.cores(cpu.process_s),
         "loadgen_cores": cpu.cores(load.loadgen_cpu_s),
         "other_cores": cpu.cores(cpu.machine_s - cpu.process_s - load.loadgen_cpu_s),
+        "busiest_threads_cores": threads,
+        **model_figures,
+    }
+
+
+def _model_figures(before: dict[str, float], after: dict[str, float], wall_s: float) -> dict:
+    """From promptserve's metrics over a window: the time its model workers spent in forwards
+    per second, summed over workers (near the worker count: the model is the limit; well below:
+    requests do not reach it fast enough), and the mean rows per batch."""
+    change = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
+    batches = change.get("promptserve_batch_rows_count", 0.0)
+    return {
+        "forward_busy": change.get("promptserve_forward_seconds_sum", 0.0) / wall_s,
+        "mean_batch_rows": change.get("promptserve_batch_rows_sum", 0.0) / batches
+        if batches
+        else None,
+        "forwards_per_s": batches / wall_s,
     }
 
 
@@ -86,15 +128,22 @@ Measurement = tuple[str, ServerProcess, Path]  # key in LABELS, server, request 
 
 
 def bench_http(
-    args: argparse.Namespace, work: Path, task_files: dict[str, Path], bodies: dict[str, Path]
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    args: argparse.Namespace,
+    work: Path,
+    task_files: dict[str, Path],
+    bodies: dict[str, Path],
+    results: dict[str, Any],
+) -> None:
     """(b) promptserve with 1 task and with all tasks mixed, (c) textbook with 1 task.
 
-    Returns the rows of the report and promptserve's /info.
+    Adds to `results` as it goes: the rows of the report, every round's sample ('samples') and
+    promptserve's /info ('server_info').
     """
+    rows: list[dict[str, Any]] = results["rows"]
     with ExitStack() as stack:
-        plan, rows, server_info = _start_servers(stack, args, work, task_files, bodies)
+        plan, results["server_info"] = _start_servers(stack, args, work, task_files, bodies, rows)
         samples: dict[str, list[dict[str, Any]]] = {key: [] for key, *_ in plan}
+        results["samples"] = samples
         for round_index in range(args.rounds):
             for measurement in list(plan):
                 key, server, body_file = measurement
@@ -106,12 +155,9 @@ def bench_http(
                     plan.remove(measurement)
                     continue
                 samples[key].append(sample)
-                rate, p50, other = sample["throughput"], sample["p50_ms"], sample["other_cores"]
-                print(f"  round {round_index + 1}, {label}: {rate:.1f} req/s, p50 {p50:.1f} ms, "
-                      f"other CPU {other:.2f}")  # fmt: skip
+                print(f"  round {round_index + 1}, {label}: {_describe(sample)}")
     for key, *_ in plan:
         rows.append(_median_row(key, LABELS[key].format(tasks=args.tasks), samples[key]))
-    return rows, server_info
 
 
 def _start_servers(
@@ -120,11 +166,11 @@ def _start_servers(
     work: Path,
     task_files: dict[str, Path],
     bodies: dict[str, Path],
-) -> tuple[list[Measurement], list[dict[str, Any]], dict[str, Any]]:
-    """The servers --parts asks for, stopped when `stack` closes: what to measure on them,
-    error rows for those that failed to start, and promptserve's /info."""
+    rows: list[dict[str, Any]],
+) -> tuple[list[Measurement], dict[str, Any]]:
+    """The servers --parts asks for, stopped when `stack` closes: what to measure on them and
+    promptserve's /info; an error row in `rows` for each that failed to start."""
     plan: list[Measurement] = []
-    rows: list[dict[str, Any]] = []
     server_info: dict[str, Any] = {}
     if "promptserve" in args.parts:
         try:
@@ -142,7 +188,24 @@ def _start_servers(
             rows.append(_error_row("textbook", "(c) textbook", error))
         else:
             plan.append(("textbook_1_task", server, bodies["one"]))
-    return plan, rows, server_info
+    return plan, server_info
+
+
+def _describe(sample: dict[str, Any]) -> str:
+    """One round's figures in a line, with where the server's CPU went."""
+    text = (
+        f"{sample['throughput']:.1f} req/s, p50 {sample['p50_ms']:.1f} ms, "
+        f"p99 {sample['p99_ms']:.1f} ms, server CPU {sample['server_cores']:.2f} "
+        f"(busiest threads {sample['busiest_threads_cores']}), "
+        f"loadgen CPU {sample['loadgen_cores']:.2f}, other CPU {sample['other_cores']:.2f}"
+    )
+    if sample.get("mean_batch_rows") is not None:
+        text += (
+            f"; model workers in forwards {100 * sample['forward_busy']:.0f} % of the time "
+            f"(summed over workers), "
+            f"{sample['mean_batch_rows']:.1f} rows per batch"
+        )
+    return text
 
 
 def _median_row(key: str, label: str, samples: list[dict[str, Any]]) -> dict[str, Any]:

@@ -3,14 +3,20 @@
 Both keep `concurrency` keep-alive HTTP/1.1 connections, each sending its next request as soon
 as the last response arrives, with bodies taken in turn from a file of JSON lines. wrk runs one
 thread (`-t1`): on 2 cores, the load generator must cost the server as little CPU as possible.
+Where cores are plenty (a GPU machine), the asyncio client can run as several processes that
+share the connections, so that one Python thread does not cap the load:
+
+    python bench/loadgen.py URL BODIES CONCURRENCY SECONDS   # one such process; prints its tally
 """
 
+import argparse
 import asyncio
 import itertools
 import json
 import resource
 import shutil
 import subprocess
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -55,15 +61,24 @@ def choose_tool(requested: str) -> str:
 
 
 def run_load(
-    url: str, bodies: Path, concurrency: int, seconds: float, tool: str, cpus: str | None
+    url: str,
+    bodies: Path,
+    concurrency: int,
+    seconds: float,
+    tool: str,
+    cpus: str | None,
+    processes: int = 1,
 ) -> LoadResult:
-    """Load `url` for `seconds` (whole seconds for wrk); `cpus`, a taskset list, pins wrk."""
+    """Load `url` for `seconds` (whole seconds for wrk); `cpus`, a taskset list, pins wrk.
+
+    `processes` > 1 runs the asyncio client as that many child processes."""
     if tool == "wrk":
         return _run_wrk(url, bodies, concurrency, seconds, cpus)
+    if processes > 1:
+        return _run_asyncio_processes(url, bodies, concurrency, seconds, processes)
     cpu_before = own_cpu_seconds()
-    result = asyncio.run(_run_asyncio(url, bodies, concurrency, seconds))
-    result.loadgen_cpu_s = own_cpu_seconds() - cpu_before
-    return result
+    tally = asyncio.run(_run_asyncio(url, bodies, concurrency, seconds))
+    return _result(tally, seconds, own_cpu_seconds() - cpu_before)
 
 
 def _run_wrk(
@@ -91,7 +106,73 @@ def _run_wrk(
     )
 
 
-async def _run_asyncio(url: str, bodies_path: Path, concurrency: int, seconds: float) -> LoadResult:
+@dataclass
+class _Tally:
+    """What one asyncio client counted: responses by status, socket errors, latencies (s)."""
+
+    statuses: dict[int, int]
+    socket_errors: int
+    latencies: list[float]
+
+
+def _result(tally: _Tally, seconds: float, cpu_s: float) -> LoadResult:
+    latencies = sorted(tally.latencies)
+    return LoadResult(
+        tool="asyncio",
+        duration_s=seconds,
+        statuses=tally.statuses,
+        socket_errors=tally.socket_errors,
+        p50_ms=1000 * _percentile(latencies, 0.50),
+        p99_ms=1000 * _percentile(latencies, 0.99),
+        loadgen_cpu_s=cpu_s,
+    )
+
+
+def _run_asyncio_processes(
+    url: str, bodies: Path, concurrency: int, seconds: float, processes: int
+) -> LoadResult:
+    """`processes` clients of about concurrency/processes connections each, started together;
+    their tallies are merged, so p50/p99 are over every request."""
+    start_at = time.time() + 1.0  # every child imported and connected-ready by then
+    shares = [concurrency // processes + (i < concurrency % processes) for i in range(processes)]
+    cpu_before = own_cpu_seconds(resource.RUSAGE_CHILDREN)
+    children = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                url,
+                str(bodies),
+                str(share),
+                str(seconds),
+                f"--start-at={start_at}",
+                f"--offset={i / processes}",
+            ],  # fmt: skip
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i, share in enumerate(shares)
+        if share > 0
+    ]
+    merged = _Tally({}, 0, [])
+    for child in children:
+        stdout, _ = child.communicate()
+        lines = [line for line in stdout.splitlines() if line.startswith("BENCH_RESULT ")]
+        if child.returncode != 0 or not lines:
+            raise RuntimeError(f"load generator process failed ({child.returncode}):\n{stdout}")
+        raw = json.loads(lines[-1].removeprefix("BENCH_RESULT "))
+        for status, count in raw["statuses"].items():
+            merged.statuses[int(status)] = merged.statuses.get(int(status), 0) + count
+        merged.socket_errors += raw["socket_errors"]
+        merged.latencies += raw["latencies"]
+    cpu_used = own_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before
+    return _result(merged, seconds, cpu_used)
+
+
+async def _run_asyncio(
+    url: str, bodies_path: Path, concurrency: int, seconds: float, offset: float = 0.0
+) -> _Tally:
+    """`offset` (0..1) starts the cycle of bodies that far in, so processes send different ones."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     head = (
@@ -102,7 +183,8 @@ async def _run_asyncio(url: str, bodies_path: Path, concurrency: int, seconds: f
         for body in bodies_path.read_bytes().splitlines()
         if body
     ]
-    request_cycle = itertools.cycle(requests)
+    skip = int(offset * len(requests))
+    request_cycle = itertools.cycle(requests[skip:] + requests[:skip])
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     errors = Counter[str]()
@@ -135,16 +217,7 @@ async def _run_asyncio(url: str, bodies_path: Path, concurrency: int, seconds: f
     _, unfinished = await asyncio.wait(tasks, timeout=seconds + REQUEST_TIMEOUT_S)
     for task in unfinished:
         task.cancel()
-    latencies.sort()
-    return LoadResult(
-        tool="asyncio",
-        duration_s=seconds,
-        statuses=dict(statuses),
-        socket_errors=sum(errors.values()),
-        p50_ms=1000 * _percentile(latencies, 0.50),
-        p99_ms=1000 * _percentile(latencies, 0.99),
-        loadgen_cpu_s=0.0,  # filled in by run_load
-    )
+    return _Tally(dict(statuses), sum(errors.values()), latencies)
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
@@ -163,3 +236,26 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return float("nan")
     return sorted_values[round(fraction * (len(sorted_values) - 1))]
+
+
+def main() -> None:
+    """One client process of `_run_asyncio_processes`: loads, then prints its tally as JSON."""
+    parser = argparse.ArgumentParser(description="one asyncio load generator process")
+    parser.add_argument("url")
+    parser.add_argument("bodies", type=Path)
+    parser.add_argument("concurrency", type=int)
+    parser.add_argument("seconds", type=float)
+    parser.add_argument("--start-at", type=float, default=0.0, help="time.time() to start at")
+    parser.add_argument("--offset", type=float, default=0.0, help="0..1: where bodies start")
+    args = parser.parse_args()
+    time.sleep(max(0.0, args.start_at - time.time()))
+    tally = asyncio.run(
+        _run_asyncio(args.url, args.bodies, args.concurrency, args.seconds, args.offset)
+    )
+    latencies = [round(latency, 6) for latency in tally.latencies]
+    raw = {"statuses": tally.statuses, "socket_errors": tally.socket_errors, "latencies": latencies}
+    print("BENCH_RESULT " + json.dumps(raw))
+
+
+if __name__ == "__main__":
+    main()

@@ -26,11 +26,13 @@ COLUMNS = [  # (row key, header, width, format)
     ("server_cores", "server CPU", 10, ".2f"),
     ("loadgen_cores", "loadgen CPU", 11, ".3f"),
     ("other_cores", "other CPU", 9, ".2f"),
+    ("forward_busy", "fwd busy", 8, ".2f"),  # forward seconds per second, summed over workers
+    ("mean_batch_rows", "rows/batch", 10, ".1f"),
 ]
 LABEL_WIDTH = 44
 
 
-def machine_facts(precision: str, loadgen: str) -> dict[str, Any]:
+def machine_facts(precision: str, loadgen: str, device: torch.device) -> dict[str, Any]:
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
     wrk = ""
@@ -48,6 +50,9 @@ def machine_facts(precision: str, loadgen: str) -> dict[str, Any]:
         "precision": precision,
         "loadgen": loadgen,
         "wrk": wrk,
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "cuda": torch.version.cuda if device.type == "cuda" else None,
     }
 
 
@@ -71,12 +76,20 @@ def print_report(results: dict[str, Any]) -> None:
     print(f"\nmachine: {machine['cpu_model']}, {machine['usable_cpus']}/{machine['nproc']} CPUs, "
           f"torch {machine['torch']} ({machine['torch_threads']} threads), {machine['precision']}, "
           f"load average {machine['load_average_at_start']:.2f} at start")  # fmt: skip
+    if machine.get("gpu"):
+        print(f"GPU: {machine['gpu']} (CUDA {machine['cuda']}), device {machine['device']}")
     print(f"texts: {results['texts']['count']} ({results['texts']['source']}), tokens mean "
           f"{tokens['mean']:.1f}, median {tokens['median']}, p90 {tokens['p90']}, "
           f"max {tokens['max']}")  # fmt: skip
-    print(f"load: {machine['loadgen']}, {settings['concurrency']} connections, "
+    procs = settings.get("loadgen_procs", 1)
+    print(f"load: {machine['loadgen']}{f' x {procs} processes' if procs > 1 else ''}, "
+          f"{settings['concurrency']} connections, "
           f"{settings['duration']:g} s per measurement after {settings['warmup']:g} s warm-up; "
-          f"prompt_len {settings['prompt_len']}\n")  # fmt: skip
+          f"prompt_len {settings['prompt_len']}")  # fmt: skip
+    if info := results.get("server_info"):
+        print(f"promptserve: {info.get('device')}, {info.get('precision')}, {info.get('workers')}; "
+              f"extra arguments {settings['server_arg']}")  # fmt: skip
+    print()
     header = f"{'measurement':<{LABEL_WIDTH}}" + "".join(
         f" {title:>{width}}" for _, title, width, _ in COLUMNS
     )

