@@ -133,6 +133,11 @@ class Batcher(Generic[P, R]):
         finally:
             self._withdraw(items)  # the caller left (cancelled, or another row failed)
 
+    @property
+    def full(self) -> bool:
+        """No request can be admitted now (not even one of a single row)."""
+        return len(self._pending) >= self.limits.queue_limit
+
     def check_room(self, rows: int) -> None:
         """Raise at once if `rows` more rows would not be admitted (before any work on them)."""
         if self._closed:

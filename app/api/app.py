@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.api import classify, health, prompts
+from app.api.admission import QueueGate
 from app.api.body_limit import BodyLimit
 from app.api.deps import Services
 from app.api.drain import Drain, DrainGate
@@ -74,6 +75,7 @@ def create_app(
     install_error_handlers(app)
     for router in (classify.router, prompts.router, health.router):
         app.include_router(router)
+    app.add_middleware(QueueGate, queue_full=lambda: _queue_full(app))
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_request_bytes, upload_bytes=settings.max_upload_bytes
     )
@@ -83,6 +85,13 @@ def create_app(
     if settings.admin_token is None:
         log.warning("no admin token configured: upload, activate and delete are open to anyone")
     return app
+
+
+def _queue_full(app: FastAPI) -> str | None:
+    services: Services | None = app.state.services
+    if services is None or not services.batcher.full:
+        return None
+    return f"queue full ({services.batcher.limits.queue_limit} rows waiting)"
 
 
 async def _start(

@@ -11,7 +11,6 @@ Retry-After; admitted requests finish within the deadline; rows computed for cli
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import random
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadclient import Client, Outcome, RequestMaker, open_loop, percentile  # noqa: E402
+from loadclient import Client, Outcome, RequestMaker, open_loop, percentile, run  # noqa: E402
 from server import SENTENCES, RssSampler, metric_sum, rss_mib, running_server, upload  # noqa: E402
 
 
@@ -49,7 +48,7 @@ def main() -> int:
         client = Client("127.0.0.1", int(base.rsplit(":", 1)[1]))
         with RssSampler(process.pid) as rss:
             started = time.perf_counter()
-            outcomes = asyncio.run(load(client, args.rate, args.seconds, make))
+            outcomes = run(load(client, args.rate, args.seconds, make))
             wall = time.perf_counter() - started
         time.sleep(1.0)  # let the last forwards land in the metrics
         alive = process.poll() is None and _ready(base)

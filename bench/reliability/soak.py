@@ -12,7 +12,6 @@ creates and deletes tasks of its own. Prints one line per window; any classify a
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import random
 import sys
@@ -25,7 +24,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadclient import Client, Outcome, RequestMaker, open_loop, percentile  # noqa: E402
+from loadclient import Client, Outcome, RequestMaker, open_loop, percentile, run  # noqa: E402
 from server import SENTENCES, metric_sum, rss_mib, running_server, upload  # noqa: E402
 
 KEEP_VERSIONS = 4
@@ -129,7 +128,7 @@ def soak(pid: int, base: str, tasks: list[str], args: argparse.Namespace) -> lis
     started = time.monotonic()
     print("window  t_s   requests  errors  p50_ms  p99_ms  max_ms  rss_mib", flush=True)
     while time.monotonic() - started < args.minutes * 60:
-        outcomes = asyncio.run(one_window(port, args.rate, args.window_s, make))
+        outcomes = run(one_window(port, args.rate, args.window_s, make))
         ms = [o.latency_s * 1000 for o in outcomes if o.status == 200]
         window = {
             "t_s": round(time.monotonic() - started),
