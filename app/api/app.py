@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import threading
 from collections.abc import AsyncIterator, Callable
 
 import torch
@@ -148,7 +150,7 @@ def build_services(settings: Settings, backbone: Backbone, metrics: Metrics) -> 
     )
     log.info("%d model worker(s), %d torch thread(s) each", workers, threads)
     batcher: Batcher[Row, torch.Tensor] = Batcher(
-        engine.forward, limits, observer=metrics, worker_init=lambda: torch.set_num_threads(threads)
+        engine.forward, limits, observer=metrics, worker_init=lambda: _init_worker(threads)
     )
     tokenizer = TextTokenizer(backbone.tokenizer, settings.max_text_chars)
     service = ClassifyService(
@@ -164,6 +166,17 @@ def build_services(settings: Settings, backbone: Backbone, metrics: Metrics) -> 
         }
     )
     return Services(backbone, registry, service, PromptAdmin(registry, cache), batcher)
+
+
+WORKER_NICENESS = 5
+
+
+def _init_worker(threads: int) -> None:
+    """On a model worker's thread. Under overload the model threads would take every core and
+    starve the event loop, which must keep refusing excess requests fast: they yield to it."""
+    torch.set_num_threads(threads)
+    with contextlib.suppress(OSError, AttributeError):  # Linux: this thread only
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
 
 
 def max_prompt_len(backbone: Backbone) -> int:
