@@ -163,7 +163,11 @@ class Server:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        wait_ready(self.base, self.process)
+        try:
+            wait_ready(self.base, self.process)
+        except BaseException:
+            self.kill()
+            raise
 
     def kill(self) -> None:
         if self.process.poll() is None:

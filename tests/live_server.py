@@ -23,21 +23,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def live_config(app: FastAPI) -> uvicorn.Config:
+    return uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+
+
 @contextlib.contextmanager
-def live_server(app: FastAPI, timeout_s: float = 30.0) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 until the block ends; yields its base URL once it is ready."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
+def serving(server: uvicorn.Server, timeout_s: float = 30.0) -> Iterator[str]:
+    """Run `server` on a thread until the block ends; yields its base URL once it is ready."""
     thread = threading.Thread(target=server.run, name="live-server", daemon=True)
     thread.start()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{server.config.port}"
     try:
         _wait_ready(base, thread, timeout_s)
         yield base
     finally:
         server.should_exit = True
         thread.join(timeout_s)
+
+
+@contextlib.contextmanager
+def live_server(app: FastAPI, timeout_s: float = 30.0) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 until the block ends; yields its base URL once it is ready."""
+    with serving(uvicorn.Server(live_config(app)), timeout_s) as base:
+        yield base
 
 
 def _wait_ready(base: str, thread: threading.Thread, timeout_s: float) -> None:

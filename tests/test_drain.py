@@ -3,17 +3,14 @@ refused with 503, the requests in flight are answered, then the process exits 0.
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import subprocess
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from app.api.app import create_app
 from app.backbone import Backbone
@@ -21,6 +18,7 @@ from app.serve import DrainingServer
 from app.settings import Settings
 from tests.gated_engine import Gate
 from tests.helpers import assert_error, prompt_bytes, random_spec
+from tests.live_server import live_config, serving
 from tests.test_server_process import REPO, clean_env, free_port, serve_command, wait_ready
 
 TOKEN = "drain-test-admin-token"
@@ -40,7 +38,11 @@ class Server:
             self.process = subprocess.Popen(
                 command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        wait_ready(self.base, self.process)
+        try:
+            wait_ready(self.base, self.process)
+        except BaseException:
+            self.stop()
+            raise
 
     def log(self) -> str:
         return self.log_path.read_text()
@@ -116,39 +118,28 @@ def test_past_the_grace_period_waiting_requests_get_503_not_a_dropped_connection
     gate = Gate.installed(monkeypatch)
     settings = Settings(prompts_dir=tmp_path / "prompts", drain_grace_s=0.3, model_workers=1)  # type: ignore[call-arg]
     app = create_app(settings, backbone=tiny_backbone)
-    port = free_port()
-    server = DrainingServer(uvicorn.Config(app, host="127.0.0.1", port=port), app)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base, thread)
+    server = DrainingServer(live_config(app), app)
+    with serving(server) as base, ThreadPoolExecutor(3) as pool:
         r = httpx.put(f"{base}/prompts/t", files={"file": ("p", prompt_bytes(random_spec(32)))})
         assert r.status_code == 201, r.text
         gate.hold()
-        with ThreadPoolExecutor(3) as pool:
-            body = {"task": "t", "inputs": ["x", "y"]}
-            waiting = [pool.submit(httpx.post, f"{base}/classify", json=body) for _ in range(3)]
-            assert gate.entered.wait(10)
-            server.handle_exit(signal.SIGTERM, None)
-            answers = [future.result(timeout=10) for future in waiting]
+        body = {"task": "t", "inputs": ["x", "y"]}
+        waiting = [pool.submit(httpx.post, f"{base}/classify", json=body) for _ in range(3)]
+        assert gate.entered.wait(10)
+        server.handle_exit(signal.SIGTERM, None)
+        answers = [future.result(timeout=10) for future in waiting]
         for answer in answers:  # answered while the forward is still stuck: nobody waits on it
             assert_error(answer, 503, "ShuttingDown")
         gate.release()  # shutdown waits for the forward in progress (milliseconds in real life)
-        thread.join(10)
-        assert not thread.is_alive(), "the server did not stop after the grace period"
-    finally:
-        gate.release()
-        server.should_exit = True
-        thread.join(10)
+        deadline = time.monotonic() + 10
+        while not stopped(base):
+            assert time.monotonic() < deadline, "the server did not stop after the grace period"
+            time.sleep(0.05)
 
 
-def wait_until_ready(base: str, thread: threading.Thread) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert thread.is_alive()
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                return
-        time.sleep(0.02)
-    raise AssertionError("never ready")
+def stopped(base: str) -> bool:
+    try:
+        httpx.get(f"{base}/healthz", timeout=1)
+    except httpx.TransportError:
+        return True
+    return False
