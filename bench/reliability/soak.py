@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -126,9 +127,16 @@ def soak(pid: int, base: str, tasks: list[str], args: argparse.Namespace) -> lis
 
     windows = []
     started = time.monotonic()
-    print("window  t_s   requests  errors  p50_ms  p99_ms  max_ms  rss_mib", flush=True)
+    print(
+        "window  t_s   requests  errors  p50_ms  p99_ms  max_ms  rss_mib  rows/batch  load1",
+        flush=True,
+    )
     while time.monotonic() - started < args.minutes * 60:
+        rows_before = metric_sum(base, "promptserve_batch_rows_sum")
+        batches_before = metric_sum(base, "promptserve_batch_rows_count")
         outcomes = run(one_window(port, args.rate, args.window_s, make))
+        batches = metric_sum(base, "promptserve_batch_rows_count") - batches_before
+        rows = metric_sum(base, "promptserve_batch_rows_sum") - rows_before
         ms = [o.latency_s * 1000 for o in outcomes if o.status == 200]
         window = {
             "t_s": round(time.monotonic() - started),
@@ -138,12 +146,14 @@ def soak(pid: int, base: str, tasks: list[str], args: argparse.Namespace) -> lis
             "p99_ms": round(percentile(ms, 99), 1),
             "max_ms": round(max(ms), 1) if ms else None,
             "rss_mib": round(rss_mib(pid), 1),
+            "rows_per_batch": round(rows / batches, 1) if batches else None,
+            "load1": round(os.getloadavg()[0], 2),  # the machine's, this script included
         }
         windows.append(window)
         print(
             f"{len(windows):>6}  {window['t_s']:>4}  {window['requests']:>8}  {window['errors']:>6}"
             f"  {window['p50_ms']:>6}  {window['p99_ms']:>6}  {window['max_ms']:>6}"
-            f"  {window['rss_mib']:>7}",
+            f"  {window['rss_mib']:>7}  {window['rows_per_batch']:>10}  {window['load1']:>5}",
             flush=True,
         )
     return windows
