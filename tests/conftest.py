@@ -8,32 +8,17 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from transformers import AutoTokenizer, BertConfig, BertModel
 
 from app.api.app import create_app
-from app.backbone import Backbone, load_backbone, resolve_source
-from app.settings import DEFAULT_BACKBONE, Settings
+from app.backbone import Backbone, load_backbone
+from app.settings import Settings
+from tests.tiny_backbone import save_tiny_backbone
 
 
 @pytest.fixture(scope="session")
 def tiny_backbone_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, 32-wide BERT with random weights and the default backbone's real tokenizer."""
-    path = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(resolve_source(DEFAULT_BACKBONE))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    import torch
-
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_backbone(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture(scope="session")
