@@ -16,6 +16,7 @@ from transformers.utils import logging as transformers_logging
 from app.encoder import Encode, build_encoder
 from app.prompt_file import BackboneIdentity
 from app.settings import DEFAULT_BACKBONE
+from app.task import MAX_PROMPT_LEN
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,12 @@ class Backbone:
     @property
     def precision(self) -> str:
         return next(name for name, dtype in DTYPES.items() if dtype == self.dtype)
+
+    @property
+    def max_prompt_len(self) -> int:
+        """The longest prompt that leaves room for the special tokens and one text token."""
+        room = self.max_positions - self.tokenizer.num_special_tokens_to_add() - 1
+        return min(MAX_PROMPT_LEN, room)
 
     @property
     def max_positions(self) -> int:

@@ -79,7 +79,6 @@ def _setting(name: str) -> str:
 
 def run_import(args: argparse.Namespace) -> int:
     from app import peft_format, prompt_file
-    from app.api.app import max_prompt_len
     from app.backbone import load_backbone
     from app.errors import PromptserveError
     from app.registry import Registry
@@ -92,7 +91,7 @@ def run_import(args: argparse.Namespace) -> int:
         spec = peft_format.task_from_adapter(
             files, backbone.identity, args.labels, args.description, args.any_base_model
         )
-        registry = Registry(args.prompts_dir, backbone.identity, max_prompt_len(backbone))
+        registry = Registry(args.prompts_dir, backbone.identity, backbone.max_prompt_len)
         registry.load()
         info = registry.add_version(args.task, prompt_file.encode(spec, backbone.identity))
     except (PromptserveError, OSError) as exc:

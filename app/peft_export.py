@@ -11,6 +11,7 @@ import json
 
 from safetensors.torch import save as save_safetensors
 
+from app import prompt_file
 from app.errors import InvalidPrompt
 from app.peft_format import (
     CARD_FILE,
@@ -50,15 +51,7 @@ def adapter_from_task(spec: TaskSpec, backbone: BackboneIdentity) -> dict[str, b
         "inference_mode": True,
         "modules_to_save": ["classifier", "score"],
     }
-    metadata = {
-        "format": "pt",
-        "labels": json.dumps(list(spec.labels)),
-        "pooling": spec.pooling,
-        "backbone": backbone.name,
-        "backbone_fingerprint": backbone.fingerprint,
-        "description": spec.description,
-        "metrics": json.dumps(spec.metrics),
-    }
+    metadata = {"format": "pt", **prompt_file.task_metadata(spec, backbone)}
     tensors = {
         PROMPT_KEY: spec.prompt.contiguous(),
         HEAD_KEYS[0]: spec.head_weight.contiguous(),

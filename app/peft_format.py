@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 
 from app.errors import InvalidPrompt
-from app.prompt_file import BackboneIdentity
+from app.prompt_file import BackboneIdentity, json_field
 from app.settings import DEFAULT_BACKBONE
 from app.task import TaskSpec, as_float32
 
@@ -88,7 +88,7 @@ def task_from_adapter(
         labels=tuple(label_names),
         pooling="first",
         description=description if description is not None else metadata.get("description", ""),
-        metrics=_metadata_json(metadata, "metrics", dict) or {},
+        metrics=json_field(metadata, "metrics", dict, {}, where="adapter metadata"),
     )
 
 
@@ -271,17 +271,4 @@ def _head(tensors: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def _metadata_labels(metadata: dict[str, str]) -> list[str]:
-    return list(_metadata_json(metadata, "labels", list) or [])
-
-
-def _metadata_json(metadata: dict[str, str], key: str, kind: type) -> Any:
-    raw = metadata.get(key)
-    if not raw:
-        return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidPrompt(f"adapter metadata {key!r} is not valid JSON: {exc}") from exc
-    if not isinstance(value, kind):
-        raise InvalidPrompt(f"adapter metadata {key!r} must be a JSON {kind.__name__}")
-    return value
+    return list(json_field(metadata, "labels", list, [], where="adapter metadata"))

@@ -37,18 +37,21 @@ def encode(
     spec: TaskSpec, backbone: BackboneIdentity, extra: dict[str, str] | None = None
 ) -> bytes:
     """Serialise a task into prompt-file bytes, stamped with the backbone it was made for."""
-    metadata = {
-        "format": FORMAT,
+    metadata = {"format": FORMAT, **task_metadata(spec, backbone), **(extra or {})}
+    tensors = {"prompt": spec.prompt, "head.weight": spec.head_weight, "head.bias": spec.head_bias}
+    return save_safetensors({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata)
+
+
+def task_metadata(spec: TaskSpec, backbone: BackboneIdentity) -> dict[str, str]:
+    """What a file says of its task beyond the tensors: labels, pooling, backbone, free text."""
+    return {
         "labels": json.dumps(list(spec.labels)),
         "pooling": spec.pooling,
         "backbone": backbone.name,
         "backbone_fingerprint": backbone.fingerprint,
         "description": spec.description,
         "metrics": json.dumps(spec.metrics),
-        **(extra or {}),
     }
-    tensors = {"prompt": spec.prompt, "head.weight": spec.head_weight, "head.bias": spec.head_bias}
-    return save_safetensors({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata)
 
 
 def decode(
@@ -78,10 +81,10 @@ def decode(
         prompt=prompt,
         head_weight=as_float32("head.weight", tensors["head.weight"]),
         head_bias=as_float32("head.bias", tensors["head.bias"]),
-        labels=tuple(labels if labels is not None else _json_field(metadata, "labels", list, [])),
+        labels=tuple(labels if labels is not None else json_field(metadata, "labels", list, [])),
         pooling=check_pooling(metadata.get("pooling", "mean")),
         description=description if description is not None else metadata.get("description", ""),
-        metrics=_json_field(metadata, "metrics", dict, {}),
+        metrics=json_field(metadata, "metrics", dict, {}),
     )
     return spec, metadata
 
@@ -107,14 +110,17 @@ def _check_backbone(metadata: dict[str, str], backbone: BackboneIdentity) -> Non
         )
 
 
-def _json_field(metadata: dict[str, str], key: str, kind: type, default: Any) -> Any:
+def json_field(
+    metadata: dict[str, str], key: str, kind: type, default: Any, where: str = "metadata"
+) -> Any:
+    """A JSON-encoded metadata value of the given type; InvalidPrompt names the bad key."""
     raw = metadata.get(key)
     if raw is None or raw == "":
         return default
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise InvalidPrompt(f"metadata {key!r} is not valid JSON: {exc}") from exc
+        raise InvalidPrompt(f"{where} {key!r} is not valid JSON: {exc}") from exc
     if not isinstance(value, kind):
-        raise InvalidPrompt(f"metadata {key!r} must be a JSON {kind.__name__}")
+        raise InvalidPrompt(f"{where} {key!r} must be a JSON {kind.__name__}")
     return value

@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE)
     args = parser.parse_args()
     backbone = load_backbone(args.backbone, device="cpu", trace="off")
-    registry = Registry(args.prompts_dir, backbone.identity)
+    registry = Registry(args.prompts_dir, backbone.identity, backbone.max_prompt_len)
     registry.load()
     for file in args.files:
         info = registry.add_version(file.stem, file.read_bytes())

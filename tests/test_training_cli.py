@@ -67,43 +67,18 @@ def test_train_writes_a_file_and_a_registry_version_that_eval_scores(
     assert "promptserve train --task mood" in training["command"]
     assert scored["sha256"] == data.sha256(eval_file) and scored["examples"] == 64
 
+    def evaluate(*flags: str) -> int:
+        scoring = ["eval", "--task", "mood", "--data", str(eval_file)]
+        return main([*scoring, "--prompts-dir", str(prompts), *flags, *common])
+
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "eval",
-                "--task",
-                "mood",
-                "--data",
-                str(eval_file),
-                "--prompts-dir",
-                str(prompts),
-                "--json",
-                *common,
-            ]
-        )
-        == 0
-    )
+    assert evaluate("--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["version"] == 1
     assert report["accuracy"] == pytest.approx(scored["accuracy"], abs=1e-4)
     assert sum(map(sum, report["confusion"])) == 64
 
-    assert (
-        main(
-            [
-                "eval",
-                "--task",
-                "mood",
-                "--data",
-                str(eval_file),
-                "--prompts-dir",
-                str(prompts),
-                *common,
-            ]
-        )
-        == 0
-    )
+    assert evaluate() == 0
     assert "macro-F1" in capsys.readouterr().out
 
 

@@ -29,7 +29,7 @@ from app.prompt_cache import PromptCache
 from app.registry import Registry
 from app.service import ClassifyService
 from app.settings import Settings
-from app.task import MAX_PROMPT_LEN, TaskSpec
+from app.task import TaskSpec
 from app.tokenize import TextTokenizer
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ async def _start(
 def build_services(settings: Settings, backbone: Backbone, metrics: Metrics) -> Services:
     """Registry, cache, batcher and service over one loaded backbone (workers not started)."""
     engine = Engine(backbone)
-    registry = Registry(settings.prompts_dir, backbone.identity, max_prompt_len(backbone))
+    registry = Registry(settings.prompts_dir, backbone.identity, backbone.max_prompt_len)
     registry.load()
 
     def load_task(task: str, version: int) -> DeviceTask:
@@ -177,12 +177,6 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
     with contextlib.suppress(OSError, AttributeError):  # Linux: this thread only
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
-
-
-def max_prompt_len(backbone: Backbone) -> int:
-    """The longest prompt that leaves room for the special tokens and at least one text token."""
-    room = backbone.max_positions - backbone.tokenizer.num_special_tokens_to_add() - 1
-    return min(MAX_PROMPT_LEN, room)
 
 
 def warm_up_rows(service: ClassifyService) -> list[Row]:

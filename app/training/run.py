@@ -80,7 +80,6 @@ def predict_for_eval(
         labels = tuple(_labels_of(record, version))
         predicted, version = predict_remote(args.url, args.task, dataset.texts, args.token, version)
         return labels, predicted, version
-    from app.api.app import max_prompt_len
     from app.registry import Registry
 
     backbone = load_backbone(args.backbone, args.device)
@@ -88,7 +87,7 @@ def predict_for_eval(
         spec, metadata = prompt_file.decode(Path(args.file).read_bytes(), backbone.identity)
         version = int(metadata.get("version", 0))
         return spec.labels, predict_local(Engine(backbone), spec, dataset.texts), version
-    registry = Registry(args.prompts_dir, backbone.identity, max_prompt_len(backbone))
+    registry = Registry(args.prompts_dir, backbone.identity, backbone.max_prompt_len)
     registry.load()
     info = registry.resolve(args.task, args.version)
     spec = registry.read_spec(args.task, info.version)
@@ -150,7 +149,7 @@ def _deliver(args: argparse.Namespace, payload: bytes, backbone: Backbone) -> No
     if args.prompts_dir:
         from app.registry import Registry
 
-        registry = Registry(args.prompts_dir, backbone.identity)
+        registry = Registry(args.prompts_dir, backbone.identity, backbone.max_prompt_len)
         registry.load()
         info = registry.add_version(args.task, payload)
         log.info("registered %s version %d in %s", args.task, info.version, args.prompts_dir)
