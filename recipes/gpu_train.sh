@@ -7,7 +7,8 @@
 # weights: checked by hash). A carried path replaces its whole ignored parent folder there, so
 # the first half must be parked outside the checkout between the calls. What was run (2026-11-26):
 #   call 1, carry [".gpu/minilm1", ".gpu/whl"]:  mkdir -p /tmp/stage && cp -r .gpu/minilm1 .gpu/whl /tmp/stage/
-#   call 2, carry [".gpu/minilm2", ".gpu/data"]: cp -r /tmp/stage/* .gpu/ && DEADLINE=250 bash recipes/gpu_train.sh
+#   call 2, carry [".gpu/minilm2", ".gpu/data"]: cp -r /tmp/stage/* .gpu/ && DEADLINE=430 bash recipes/gpu_train.sh
+# (the first sweep, 2026-11-26, ran with DEADLINE=250 and the probe baseline beside it)
 # (.gpu/whl: the web stack's wheels, see ../shared/gpu/fetch-wheels.sh; .gpu/data: the five data
 # sets' folders copied from ../shared/data.)
 # Dry run here: SWEEP_FLAGS="--limit 32 --epochs-scale 0.05 --tasks spam" \
@@ -20,8 +21,8 @@ OUT=${OUT:-./out}
 SITE=${SITE:-/tmp/site}
 WORK=${WORK:-/tmp/promptserve-train}
 DEADLINE=${DEADLINE:-250}
-JOBS=${JOBS:-15}
-# 15 training processes and the baselines share 16 cores: one CPU thread each.
+JOBS=${JOBS:-13}
+# 13 training processes and the 5 PEFT baselines share 16 cores: one CPU thread each.
 export PYTHONUNBUFFERED=1 CUBLAS_WORKSPACE_CONFIG=:4096:8 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1
 mkdir -p "$OUT" "$WORK/baselines"
 exec > >(tee -a "$OUT/train.log") 2>&1
@@ -46,11 +47,19 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 timeout $((DEADLINE + 60)) python3 recipes/sweep.py --data .gpu/data --work "$WORK/sweep" \
   --jobs "$JOBS" --deadline-s "$DEADLINE" ${SWEEP_FLAGS:-} > "$OUT/sweep.log" 2>&1 &
 sweep=$!
-DATA=.gpu/data timeout $((DEADLINE + 30)) bash bench/baselines/run_all.sh "$WORK/baselines" \
-  ${BASELINE_FLAGS:-} > "$WORK/baselines/run.log" 2>&1 &
-baselines=$!
+# The probe baseline was measured on the H100 in the first run (bench/baselines/results-probe-h100.json);
+# here HF PEFT's default recipe, one process per task, beside the sweep.
+peft=()
+IFS=, read -ra peft_tasks <<< "${TASKS:-sentiment,intent,question-type,topic,spam}"
+for task in "${peft_tasks[@]}"; do
+  timeout $((DEADLINE + 30)) python3 bench/baselines/peft_default.py --data-dir .gpu/data \
+    --tasks "$task" --task-epochs "sentiment=${SST2_EPOCHS:-1}" \
+    --out "$WORK/baselines/peft_default-$task.json" ${BASELINE_FLAGS:-} \
+    > "$WORK/baselines/peft-$task.log" 2>&1 &
+  peft+=($!)
+done
 wait $sweep; echo "sweep exit $?"
-wait $baselines; echo "baselines exit $?"
+for pid in "${peft[@]}"; do wait "$pid"; echo "peft baseline exit $?"; done
 cp "$WORK/sweep/results.json" "$OUT/sweep.json" 2>/dev/null
 tar -C "$WORK/sweep" -cf "$OUT/tasks.tar" --exclude='*/data' . 2>/dev/null
 tar -C "$WORK" -cf "$OUT/baselines.tar" baselines 2>/dev/null

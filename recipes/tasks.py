@@ -18,22 +18,30 @@ TASKS = {
     t.task: t
     for t in (
         TaskData(
-            "sentiment", "sst2", "dev", 3, "Movie-review sentiment (SST-2): positive/negative"
+            "sentiment", "sst2", "dev", 4, "Movie-review sentiment (SST-2): positive/negative"
         ),
-        TaskData("topic", "ag_news", "test", 12, "News topic (AG News): 4 classes"),
-        TaskData("question-type", "trec", "test", 20, "Question type (TREC coarse): 6 classes"),
-        TaskData("spam", "sms_spam", "test", 12, "SMS spam detection: spam/ham"),
         TaskData(
             "intent", "banking77", "test", 20, "Banking customer intent (Banking77): 77 classes"
         ),
+        TaskData("question-type", "trec", "test", 20, "Question type (TREC coarse): 6 classes"),
+        TaskData("topic", "ag_news", "test", 12, "News topic (AG News): 4 classes"),
+        TaskData("spam", "sms_spam", "test", 12, "SMS spam detection: spam/ham"),
     )
 }
 
-# Configurations tried for every task (flags of `promptserve train`), first = the default recipe.
-# The one with the best accuracy on the validation split carved from train is shipped.
+# Configurations tried for every task (flags of `promptserve train`). The one with the best
+# accuracy on the validation split carved from train is shipped. The first sweep (2026-11-26,
+# recipes/sweep-h100.json) tried m20-lr3e-2, m20-lr1e-2 and m50-lr3e-2: the training loss went
+# to ~0.01 on TREC and Banking77 while validation stalled, so the second adds dropout inside the
+# frozen backbone during the steps (-drop) as a regulariser. Tasks run longest first.
 GRID: dict[str, list[str]] = {
-    "m20-lr3e-2": ["--prompt-len", "20", "--prompt-lr", "3e-2", "--head-lr", "1e-3"],
     "m20-lr1e-2": ["--prompt-len", "20", "--prompt-lr", "1e-2", "--head-lr", "1e-3"],
     "m50-lr3e-2": ["--prompt-len", "50", "--prompt-lr", "3e-2", "--head-lr", "1e-3"],
+    "m20-lr1e-2-drop": [
+        *["--prompt-len", "20", "--prompt-lr", "1e-2", "--head-lr", "1e-3", "--dropout", "0.1"]
+    ],
+    "m50-lr3e-2-drop": [
+        *["--prompt-len", "50", "--prompt-lr", "3e-2", "--head-lr", "1e-3", "--dropout", "0.1"]
+    ],
 }
 COMMON = ["--init", "labels", "--pooling", "mean", "--batch-size", "32", "--seed", "0"]

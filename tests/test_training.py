@@ -13,7 +13,7 @@ from app.engine import Engine, Row
 from app.training import data
 from app.training.evaluate import predict_local
 from app.training.model import PromptClassifier, pad_batch
-from app.training.trainer import TrainConfig, train
+from app.training.trainer import TrainConfig, backbone_dropout, train
 
 POSITIVE = ["great", "wonderful", "superb", "lovely", "excellent", "brilliant"]
 NEGATIVE = ["awful", "terrible", "dreadful", "horrible", "boring", "poor"]
@@ -101,6 +101,44 @@ def test_the_same_seed_trains_the_same_prompt(trainer_backbone: Backbone) -> Non
         synthetic(96, seed=4),
     ).spec
     assert not torch.equal(first.prompt, other.prompt)
+
+
+def test_backbone_dropout_is_on_for_the_steps_only(trainer_backbone: Backbone) -> None:
+    model = trainer_backbone.model
+    dropouts = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    before = [m.p for m in dropouts]
+    embeds = torch.randn(2, 6, model.config.hidden_size)
+    mask = torch.ones(2, 6, dtype=torch.long)
+    with torch.no_grad():
+        clean = trainer_backbone.encode(embeds, mask)[0]
+        with backbone_dropout(model, 0.3):
+            assert model.training and all(m.p == 0.3 for m in dropouts)
+            noisy = trainer_backbone.encode(embeds, mask)[0]
+        after = trainer_backbone.encode(embeds, mask)[0]
+    assert not model.training and [m.p for m in dropouts] == before
+    assert not torch.allclose(clean, noisy)
+    assert torch.equal(clean, after)
+
+
+def test_dropout_and_label_smoothing_train_deterministically_and_leave_the_backbone(
+    trainer_backbone: Backbone,
+) -> None:
+    before = {k: v.clone() for k, v in trainer_backbone.model.state_dict().items()}
+    config = TrainConfig(
+        epochs=1, prompt_len=3, precision="fp32", seed=5, dropout=0.1, label_smoothing=0.1
+    )
+    first = train(config, trainer_backbone, synthetic(96, seed=4)).spec
+    second = train(config, trainer_backbone, synthetic(96, seed=4)).spec
+    plain = train(
+        TrainConfig(epochs=1, prompt_len=3, precision="fp32", seed=5),
+        trainer_backbone,
+        synthetic(96, seed=4),
+    ).spec
+    assert torch.equal(first.prompt, second.prompt)
+    assert not torch.equal(first.prompt, plain.prompt)
+    assert not trainer_backbone.model.training
+    after = trainer_backbone.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 @pytest.mark.parametrize("pooling", ["mean", "cls", "first"])

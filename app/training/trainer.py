@@ -11,10 +11,12 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from app.backbone import Backbone, cpu_has_native_bf16
@@ -49,6 +51,8 @@ class TrainConfig:
     precision: str = "auto"  # bf16 autocast where it is native, else fp32
     head_init: str = "probe"  # "probe": fit a logistic-regression head first; "zeros"
     probe_l2: float = 1e-4
+    dropout: float = 0.0  # dropout inside the frozen backbone while training (a regularizer)
+    label_smoothing: float = 0.0
 
 
 @dataclass
@@ -117,11 +121,12 @@ def train(
     stale = 0
     for epoch in range(1, config.epochs + 1):
         started, losses = time.perf_counter(), []
-        for batch in _batches(ids, config.batch_size, generator):
-            loss = _step(model, optimizer, scheduler, ids, targets, batch, amp)
-            losses.append(loss)
-            if on_batch:
-                on_batch(loss, len(batch))
+        with backbone_dropout(backbone.model, config.dropout):
+            for batch in _batches(ids, config.batch_size, generator):
+                loss = _step(model, optimizer, scheduler, (ids, targets, batch), amp, config)
+                losses.append(loss)
+                if on_batch:
+                    on_batch(loss, len(batch))
         seconds = time.perf_counter() - started
         spec = model.to_spec(labels)
         epoch_result = EpochResult(epoch, sum(losses) / len(losses), seconds, len(ids) / seconds)
@@ -230,20 +235,44 @@ def _batches(
         yield batches[b]
 
 
+@contextmanager
+def backbone_dropout(model: nn.Module, p: float) -> Iterator[None]:
+    """The frozen backbone in training mode with dropout `p` everywhere (hidden and attention),
+    for the steps only: the weights still get no gradient, and warm start, evaluation and the
+    served task see the deterministic eval-mode model. p = 0 leaves the model as it is."""
+    if p <= 0:
+        yield
+        return
+    layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    saved = [m.p for m in layers]
+    was_training = model.training
+    for layer in layers:
+        layer.p = p
+    model.train()
+    try:
+        yield
+    finally:
+        for layer, old in zip(layers, saved, strict=True):
+            layer.p = old
+        model.train(was_training)
+
+
 def _step(
     model: PromptClassifier,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LambdaLR,
-    ids: list[list[int]],
-    targets: torch.Tensor,
-    batch: list[int],
+    data: tuple[list[list[int]], torch.Tensor, list[int]],
     amp: torch.dtype | None,
+    config: TrainConfig,
 ) -> float:
+    ids, targets, batch = data
     device = model.prompt.device
     padded, lengths = pad_batch(ids, batch, model.pad_id)
     with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
         logits = model(padded.to(device), lengths.to(device))  # [batch, L]
-    loss = F.cross_entropy(logits.float(), targets[batch].to(device))
+    loss = F.cross_entropy(
+        logits.float(), targets[batch].to(device), label_smoothing=config.label_smoothing
+    )
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_([model.prompt, *model.head.parameters()], 1.0)
