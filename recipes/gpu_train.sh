@@ -12,7 +12,7 @@
 # (.gpu/whl: the web stack's wheels, see ../shared/gpu/fetch-wheels.sh; .gpu/data: the five data
 # sets' folders copied from ../shared/data.)
 # Dry run here: SWEEP_FLAGS="--limit 32 --epochs-scale 0.05 --tasks spam" \
-#   BASELINE_FLAGS="--limit 32 --device cpu" TASKS=spam DEADLINE=120 bash recipes/gpu_train.sh
+#   BASELINE_FLAGS="--limit 32 --device cpu" PEFT_TASKS=spam DEADLINE=120 bash recipes/gpu_train.sh
 # Results under $OUT: sweep.json, sweep.log, baselines.tar (JSON + logs), tasks.tar (every
 # configuration's prompt file and training log).
 set -uo pipefail
@@ -50,7 +50,7 @@ sweep=$!
 # The probe baseline was measured on the H100 in the first run (bench/baselines/results-probe-h100.json);
 # here HF PEFT's default recipe, one process per task, beside the sweep.
 peft=()
-IFS=, read -ra peft_tasks <<< "${TASKS:-sentiment,intent,question-type,topic,spam}"
+IFS=, read -ra peft_tasks <<< "${PEFT_TASKS-sentiment,intent,question-type,topic,spam}"
 for task in "${peft_tasks[@]}"; do
   timeout $((DEADLINE + 30)) python3 bench/baselines/peft_default.py --data-dir .gpu/data \
     --tasks "$task" --task-epochs "sentiment=${SST2_EPOCHS:-1}" \

@@ -43,5 +43,18 @@ GRID: dict[str, list[str]] = {
     "m50-lr3e-2-drop": [
         *["--prompt-len", "50", "--prompt-lr", "3e-2", "--head-lr", "1e-3", "--dropout", "0.1"]
     ],
+    # Third sweep (four tasks short of target): the probe baseline's validation picked an L2 of
+    # 3e-3, and Banking77's 77-way head overfits, so a stronger-regularised head.
+    "m20-lr1e-2-l2": [
+        *["--prompt-len", "20", "--prompt-lr", "1e-2", "--head-lr", "1e-3", "--probe-l2", "3e-3"]
+    ],
+    "m20-lr1e-2-l2-wd": [
+        *["--prompt-len", "20", "--prompt-lr", "1e-2", "--head-lr", "1e-3", "--probe-l2", "3e-3"],
+        *["--weight-decay", "0.1"],
+    ],
+    "m50-lr3e-2-l2-ls": [
+        *["--prompt-len", "50", "--prompt-lr", "3e-2", "--head-lr", "1e-3", "--probe-l2", "3e-3"],
+        *["--label-smoothing", "0.1"],
+    ],
 }
 COMMON = ["--init", "labels", "--pooling", "mean", "--batch-size", "32", "--seed", "0"]
