@@ -26,7 +26,7 @@ class BatchLimits:
     max_batch_size: int = 32
     max_batch_tokens: int = 4096
     max_wait_s: float = 0.0
-    queue_limit: int = 1024
+    queue_limit: int = 256
     workers: int = 1  # batches computed at once, each on its own thread
 
 
@@ -43,6 +43,24 @@ class BatchObserver(Protocol):
     def batch_done(self, stats: BatchStats) -> None: ...
 
     def expired(self, rows: int) -> None: ...
+
+
+class Admission:
+    """One queue place held for a request admitted before its rows are known (body unread).
+
+    Without it, every request that arrives while the queue has a little room is parsed and
+    tokenized before the exact check refuses it: under overload that wasted work is what starves
+    the event loop. Released when the request's rows are queued, or when the request ends.
+    """
+
+    def __init__(self, on_release: Callable[[], None]) -> None:
+        self._on_release = on_release
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self._on_release()
 
 
 @dataclass(eq=False)
@@ -68,6 +86,7 @@ class Batcher(Generic[P, R]):
         self.limits = limits
         self._observer = observer
         self._pending: list[_Item[P]] = []
+        self._admitted = 0  # places held by Admissions: requests whose rows are not queued yet
         self._arrived = asyncio.Event()
         self._executors = [
             ThreadPoolExecutor(1, thread_name_prefix=f"model-worker-{i}", initializer=worker_init)
@@ -80,6 +99,11 @@ class Batcher(Generic[P, R]):
     def depth(self) -> int:
         """Rows waiting (not counting the batch being computed)."""
         return len(self._pending)
+
+    @property
+    def admitted(self) -> int:
+        """Places held for requests admitted at the door whose rows are not queued yet."""
+        return self._admitted
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -105,15 +129,32 @@ class Batcher(Generic[P, R]):
         loop = asyncio.get_running_loop()
         return list(await asyncio.gather(*(loop.run_in_executor(ex, fn) for ex in self._executors)))
 
+    def admit(self) -> Admission | None:
+        """Hold one place for a request about to be read, or None when there is none to hold."""
+        if self._closed or self.full:
+            return None
+        self._admitted += 1
+        return Admission(self._release_place)
+
+    def _release_place(self) -> None:
+        self._admitted -= 1
+
     async def submit(
-        self, payloads: Sequence[P], lengths: Sequence[int], timeout_s: float
+        self,
+        payloads: Sequence[P],
+        lengths: Sequence[int],
+        timeout_s: float,
+        admission: Admission | None = None,
     ) -> list[R]:
         """Queue rows together (all admitted or none) and wait for their results, in order.
 
         Raises Overloaded at once when the queue is full, DeadlineExceeded after `timeout_s`.
-        Cancelling the caller drops its rows that are still queued.
+        Cancelling the caller drops its rows that are still queued. The request's `admission`,
+        if it has one, is released as its rows take their places.
         """
-        self.check_room(len(payloads))
+        self.check_room(len(payloads), admission)
+        if admission is not None:
+            admission.release()
         loop = asyncio.get_running_loop()
         now = loop.time()
         items = [
@@ -136,13 +177,16 @@ class Batcher(Generic[P, R]):
     @property
     def full(self) -> bool:
         """No request can be admitted now (not even one of a single row)."""
-        return len(self._pending) >= self.limits.queue_limit
+        return len(self._pending) + self._admitted >= self.limits.queue_limit
 
-    def check_room(self, rows: int) -> None:
-        """Raise at once if `rows` more rows would not be admitted (before any work on them)."""
+    def check_room(self, rows: int, admission: Admission | None = None) -> None:
+        """Raise at once if `rows` more rows would not be admitted (before any work on them).
+
+        The place `admission` holds (if still held) counts as the request's own."""
         if self._closed:
             raise ShuttingDown("the server is shutting down")
-        if len(self._pending) + rows > self.limits.queue_limit:
+        own = 1 if admission is not None and admission.held else 0
+        if len(self._pending) + self._admitted - own + rows > self.limits.queue_limit:
             raise Overloaded(f"queue full ({self.limits.queue_limit} rows waiting)")
 
     def _withdraw(self, items: list[_Item[P]]) -> int:

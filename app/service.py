@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from app.batcher import Batcher
+from app.batcher import Admission, Batcher
 from app.engine import DeviceTask, Engine, Row
 from app.errors import InvalidRequest
 from app.prompt_cache import PromptCache
@@ -56,11 +56,18 @@ class ClassifyService:
         self._tokenizer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenizer")
 
     async def classify(
-        self, task: str, texts: list[str], version: int | None = None, all_scores: bool = False
+        self,
+        task: str,
+        texts: list[str],
+        version: int | None = None,
+        all_scores: bool = False,
+        admission: Admission | None = None,
     ) -> Classification:
+        """`admission`: the queue place the request was given at the door, if it was given one."""
         if not texts:
             raise InvalidRequest("inputs must hold at least one text")
-        self.batcher.check_room(len(texts))  # overloaded: refuse before tokenizing, not after
+        # overloaded: refuse before tokenizing, not after
+        self.batcher.check_room(len(texts), admission)
         info = self.registry.resolve(task, version)  # pinned now: in-flight work keeps this version
         device_task = await self._device_task(info.task, info.version)
         loop = asyncio.get_running_loop()
@@ -69,7 +76,8 @@ class ClassifyService:
             self._tokenizer_thread, self.tokenizer, texts, max_tokens
         )
         rows = [Row(t.input_ids, device_task) for t in tokenized]
-        logits = await self.batcher.submit(rows, [row.length for row in rows], self.timeout_s)
+        lengths = [row.length for row in rows]
+        logits = await self.batcher.submit(rows, lengths, self.timeout_s, admission)
         predictions = [
             _predict(device_task.labels, row_logits, all_scores) for row_logits in logits
         ]

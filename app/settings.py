@@ -49,7 +49,9 @@ class Settings(BaseSettings):
         4096, ge=1, description="Padded tokens per forward, prompt included."
     )
     max_wait_ms: float = Field(0.0, ge=0, description="Extra wait for a batch to fill; 0 = none.")
-    queue_limit: int = Field(1024, ge=1, description="Rows waiting; past it requests get 503.")
+    queue_limit: int = Field(
+        256, ge=1, description="Rows waiting or admitted; past it requests get 503."
+    )
     request_timeout_s: float = Field(30.0, gt=0, description="Deadline of a classify request.")
     drain_grace_s: float = Field(
         30.0, ge=0, description="On SIGTERM: how long requests in flight get to finish."

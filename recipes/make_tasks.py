@@ -3,9 +3,10 @@
     python recipes/make_tasks.py --data ../shared/data --prompts-dir prompts [--tasks a,b]
                                  [--work WORK] [--device auto]
 
-The configuration of each task is the one recipes/sweep.py chose (recipes/chosen.json). The same
+The configuration of each task (and its epoch scale) is the one the sweeps chose on validation
+(recipes/chosen.json, from recipes/sweep-h100.json). The same
 seed on the same machine gives the same prompt; on another machine (CPU vs GPU) the figures can
-differ slightly. On this project's 2-core CPU it takes hours (SST-2 alone is 60k examples x 3
+differ slightly. On this project's 2-core CPU it takes hours (SST-2 alone is 60k examples x 4
 epochs at roughly 60-100 examples/s); on one H100 a few minutes.
 """
 
@@ -37,11 +38,12 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     chosen = json.loads(CHOSEN.read_text())
-    options = SimpleNamespace(epochs_scale=1.0, device=args.device)
     files = []
     for task in args.tasks.split(","):
+        options = SimpleNamespace(epochs_scale=chosen[task]["epochs_scale"], device=args.device)
         paths = prepare(args.data, args.work, task, limit=None)
-        train, evaluate, out = job_commands(task, chosen[task], paths, args.work, options)
+        config = chosen[task]["config"]
+        train, evaluate, out = job_commands(task, config, paths, args.work, options)
         print("$", " ".join(train[2:]), flush=True)
         subprocess.run(train, check=True)
         subprocess.run([arg for arg in evaluate if arg != "--json"], check=True)  # a table

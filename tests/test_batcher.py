@@ -247,3 +247,34 @@ def test_stopping_mid_batch_fails_its_rows_instead_of_leaving_them_waiting() -> 
         await stopping
 
     asyncio.run(scenario())
+
+
+def test_admissions_hold_places_until_their_rows_are_queued() -> None:
+    """A request admitted at the door (body unread) holds one place: requests arriving meanwhile
+    are refused at once instead of being parsed and tokenized only to be refused later."""
+    recorder = Recorder()
+
+    async def scenario(batcher: Batcher) -> None:
+        running = await hold_worker(batcher, recorder)
+        first, second = batcher.admit(), batcher.admit()
+        assert first is not None and second is not None
+        assert batcher.full and batcher.admit() is None  # 0 queued + 2 admitted = the limit
+        with pytest.raises(Overloaded):
+            batcher.check_room(1)  # a request without a place of its own
+        batcher.check_room(1, first)  # its own place counts as room
+        with pytest.raises(Overloaded):
+            batcher.check_room(2, first)  # one place of its own, one held by `second`
+        queued = asyncio.create_task(batcher.submit(["a"], [1], 5, first))
+        await asyncio.sleep(0)
+        assert not first.held and batcher.depth == 1 and batcher.full  # the place became a row
+        second.release()
+        second.release()  # idempotent: a request that ends releases whatever it still holds
+        assert not batcher.full
+        third = batcher.admit()
+        assert third is not None and batcher.admit() is None
+        third.release()
+        recorder.release.set()
+        assert await queued == ["A"]
+        await running
+
+    run(scenario, recorder, queue_limit=2)

@@ -85,7 +85,7 @@ def test_sigterm_drains_requests_in_flight_then_exits_0(
 ) -> None:
     server = Server(
         tiny_backbone_dir, tmp_path, "--max-batch-size", "1", "--drain-grace-s", "60",
-        "--log-level", "debug",
+        "--log-level", "debug", "--queue-limit", str(64 * CLIENTS),
     )  # fmt: skip
     try:
         with ThreadPoolExecutor(CLIENTS) as pool:

@@ -49,3 +49,23 @@ def test_a_full_queue_refuses_at_the_door_and_recovers(
         assert running.result(timeout=30).status_code == 200
         assert queued.result(timeout=30).status_code == 200
         assert classify(http, "t", "room again").status_code == 200  # type: ignore[arg-type]
+
+
+def test_every_classify_request_gives_back_its_place_whatever_its_outcome(make_client) -> None:  # type: ignore[no-untyped-def]
+    """The door holds a queue place for each /classify request until its rows are queued; a
+    request that never queues (bad JSON, unknown task, too many inputs, wrong version) must
+    give its place back too, or the server would end up refusing everything."""
+    client = make_client(queue_limit=3, max_client_batch=2)
+    assert upload(client, "t", prompt_bytes(random_spec(32))).status_code == 201  # type: ignore[arg-type]
+    outcomes = [
+        classify(client, "t", "fine").status_code,  # type: ignore[arg-type]
+        client.post("/classify", content=b"{not json").status_code,
+        classify(client, "nope", "no such task").status_code,  # type: ignore[arg-type]
+        classify(client, "t", ["a", "b", "c"]).status_code,  # type: ignore[arg-type]
+        client.post("/classify", json={"task": "t", "inputs": "x", "version": 9}).status_code,
+    ]
+    assert outcomes == [200, 422, 404, 413, 404]
+    batcher = client.app.state.services.batcher
+    assert batcher.admitted == 0 and batcher.depth == 0
+    for _ in range(10):  # more requests than the queue has places: none was lost
+        assert classify(client, "t", "again").status_code == 200  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
-"""Admission at the door: while the queue is full, /classify is refused with 503 before its body
-is parsed, so that refusing stays cheap however hard the server is pushed (the service checks
-again, exactly, once it knows how many texts a request holds)."""
+"""Admission at the door: each /classify request must get a place in the queue before its body is
+parsed, or it is refused with 503 at once, so that refusing stays cheap however hard the server is
+pushed. The place is held until the request's rows are queued (the service checks again, exactly,
+once it knows how many texts the request holds)."""
 
 from __future__ import annotations
 
@@ -9,26 +10,37 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import error_response
+from app.batcher import Admission
 
 GUARDED = "/classify"
+STATE_KEY = "admission"  # request.state.admission: the place held for the request
 
 
 class QueueGate:
-    def __init__(self, app: ASGIApp, queue_full: Callable[[], str | None]) -> None:
-        """`queue_full()` says why the queue admits nothing now, or None while it has room."""
+    def __init__(self, app: ASGIApp, admit: Callable[[], Admission | str | None]) -> None:
+        """`admit()` holds a queue place for one request (an Admission), says why there is none
+        (a str), or gives None while there is no queue yet (the server is starting)."""
         self.app = app
-        self.queue_full = queue_full
+        self.admit = admit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        reason = None
-        if scope["type"] == "http" and scope["path"] == GUARDED:
-            reason = self.queue_full()
-        if reason is None:
+        if scope["type"] != "http" or scope["path"] != GUARDED:
             await self.app(scope, receive, send)
             return
-        await _discard_body(receive)  # so the connection can carry the client's next request
-        refusal = error_response(503, "Overloaded", reason, {"Retry-After": "1"})
-        await refusal(scope, receive, send)
+        admitted = self.admit()
+        if isinstance(admitted, str):
+            await _discard_body(receive)  # so the connection can carry the client's next request
+            refusal = error_response(503, "Overloaded", admitted, {"Retry-After": "1"})
+            await refusal(scope, receive, send)
+            return
+        if admitted is None:
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})[STATE_KEY] = admitted
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            admitted.release()  # a no-op once the request's rows were queued
 
 
 async def _discard_body(receive: Receive) -> None:

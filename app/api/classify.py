@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
+from app.api.admission import STATE_KEY
 from app.api.auth import require_classify
 from app.api.deps import MetricsDep, ServicesDep, SettingsDep
 from app.api.disconnect import unless_disconnected
@@ -31,7 +32,10 @@ async def classify(
     texts = body.texts()
     if len(texts) > settings.max_client_batch:
         raise TooLarge(f"{len(texts)} inputs; at most {settings.max_client_batch} per request")
-    work = services.classify.classify(body.task, texts, body.version, body.return_all_scores)
+    admission = getattr(request.state, STATE_KEY, None)  # held for us at the door
+    work = services.classify.classify(
+        body.task, texts, body.version, body.return_all_scores, admission
+    )
     result = await unless_disconnected(request, work)
     metrics.count_task(result.task)
     predictions = [

@@ -32,8 +32,12 @@ def main() -> int:
     parser.add_argument("--leave-share", type=float, default=0.02, help="clients that give up")
     parser.add_argument("--leave-after-s", type=float, default=0.2)
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--serve-flags", default="", help="extra `promptserve serve` flags")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as work, running_server(Path(work)) as (process, base):
+    with (
+        tempfile.TemporaryDirectory() as work,
+        running_server(Path(work), *args.serve_flags.split()) as (process, base),
+    ):
         upload(base, "sentiment", seed=1)
         timeout_s = 30.0  # the server's default request deadline
         rng = random.Random(0)
@@ -103,12 +107,22 @@ def summarize(
         "ok_over_deadline": sum(1 for ms in ok if ms > timeout_s * 1000),
         "rejected_ms": _spread(rejected_ms),
         "rejected_without_retry_after": sum(1 for o in rejected if not o.retry_after),
+        "rejected_p99_ms_by_second": _p99_by_second(outcomes, args.rate),
         "rss_mib": {
             "before": round(rss_before, 1),
             "peak": round(max(m for _, m in rss), 1) if rss else None,
             "end": round(rss[-1][1], 1) if rss else None,
         },
     }
+
+
+def _p99_by_second(outcomes: list[Outcome], rate: float) -> list[float]:
+    """p99 of the rejections due in each second of the run (request i is due at i / rate)."""
+    seconds: dict[int, list[float]] = {}
+    for i, outcome in enumerate(outcomes):
+        if outcome.status == 503:
+            seconds.setdefault(int(i / rate), []).append(outcome.latency_s * 1000)
+    return [round(percentile(seconds[s], 99), 1) for s in sorted(seconds)]
 
 
 def _spread(ms: list[float]) -> dict[str, float] | None:
