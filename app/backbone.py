@@ -77,6 +77,19 @@ def choose_dtype(requested: str, device: torch.device) -> torch.dtype:
     return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
 
 
+def limit_cpu_kernel_caches(entries: int) -> None:
+    """Cap the CPU kernel caches that grow with every new input shape. Call before the first
+    forward: oneDNN reads these when its caches are created.
+
+    oneDNN keeps a compiled primitive per (operation, shape) and PyTorch's ideep layer a second
+    cache above it, 1,024 entries each by default: about 3.6 MiB of resident memory per distinct
+    (rows, positions) batch shape for the default backbone, so a server's memory grew for as long
+    as traffic brought new shapes (RELIABILITY.md, "Soak"). Variables already set win.
+    """
+    for variable in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY"):
+        os.environ.setdefault(variable, str(entries))
+
+
 def cpu_has_native_bf16() -> bool:
     """AVX512-BF16 or AMX: bf16 matmuls run faster than fp32 rather than being emulated."""
     try:

@@ -65,8 +65,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def serve(settings: Settings) -> int:
     from app.api.app import create_app
+    from app.backbone import limit_cpu_kernel_caches
     from app.serve import run_server
 
+    limit_cpu_kernel_caches(settings.cpu_kernel_cache)  # before the backbone's first forward
     failed: list[BaseException] = []
 
     def stop(exc: BaseException) -> None:

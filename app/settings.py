@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         512 * 1024 * 1024, ge=1, description="Device budget for prompts+heads."
     )
     task_metric_cap: int = Field(100, ge=0, description="Tasks with their own metric label.")
+    cpu_kernel_cache: int = Field(
+        64,
+        ge=1,
+        description="Entries in the CPU kernel caches (oneDNN, ideep): bound memory per shape.",
+    )
 
     admin_token: SecretStr | None = Field(
         None, description="Bearer token for upload/activate/delete."

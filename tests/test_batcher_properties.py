@@ -40,6 +40,7 @@ class Request:
     arrival_gap_s: float
     timeout_s: float
     cancel_after_s: float | None
+    door_s: float | None = None  # admitted at the door, then this long reading its body
 
 
 class BatchFailed(RuntimeError):
@@ -79,6 +80,7 @@ def requests(draw: st.DrawFn) -> list[Request]:
                 arrival_gap_s=draw(st.sampled_from([0.0, 0.0, 0.0005, 0.002])),
                 timeout_s=draw(st.sampled_from([LONG_TIMEOUT_S, LONG_TIMEOUT_S, 0.001, 0.01])),
                 cancel_after_s=draw(st.none() | st.sampled_from([0.0, 0.001, 0.005])),
+                door_s=draw(st.none() | st.sampled_from([0.0, 0.001, 0.003])),
             )
         )
     return out
@@ -94,15 +96,32 @@ limits_strategy = st.builds(
 )
 
 
+async def through_the_door(batcher: Batcher, request: Request) -> list[object]:
+    """As the HTTP layer does: a place held from the door (if the request goes through it) until
+    its rows are queued, and given back however the request ends."""
+    rows = list(request.rows)
+    admission = None
+    if request.door_s is not None:
+        admission = batcher.admit()
+        if admission is None:
+            raise Overloaded("refused at the door")
+    try:
+        if request.door_s:
+            await asyncio.sleep(request.door_s)  # reading and parsing the body
+        return await batcher.submit(
+            rows, [row.length for row in rows], request.timeout_s, admission
+        )
+    finally:
+        if admission is not None:
+            admission.release()
+
+
 async def drive(batcher: Batcher, traffic: list[Request]) -> list[object]:
     loop = asyncio.get_running_loop()
     tasks = []
     for request in traffic:
         await asyncio.sleep(request.arrival_gap_s)
-        rows = list(request.rows)
-        task = asyncio.ensure_future(
-            batcher.submit(rows, [row.length for row in rows], request.timeout_s)
-        )
+        task = asyncio.ensure_future(through_the_door(batcher, request))
         if request.cancel_after_s is not None:
             loop.call_later(request.cancel_after_s, task.cancel)
         tasks.append(task)
@@ -119,18 +138,19 @@ def test_every_request_is_resolved_once_with_its_own_outcome(
 ) -> None:
     model = Model(limits)
 
-    async def main() -> tuple[list[object], int]:
+    async def main() -> tuple[list[object], int, int]:
         batcher: Batcher = Batcher(model, limits)
         batcher.start()
         try:
             outcomes = await drive(batcher, traffic)
-            return outcomes, batcher.depth
+            return outcomes, batcher.depth, batcher.admitted
         finally:
             await batcher.stop()
 
-    outcomes, depth_after = asyncio.run(main())
+    outcomes, depth_after, admitted_after = asyncio.run(main())
 
     assert depth_after == 0, "rows left in the queue after every request settled"
+    assert admitted_after == 0, "queue places still held after every request settled"
     computed = [row for batch in model.batches for row in batch]
     poisoned_batches = [batch for batch in model.batches if any(r.poison for r in batch)]
     for batch in model.batches:

@@ -84,6 +84,7 @@ def test_every_flag_reaches_its_setting() -> None:
         "threads_per_worker": "2",
         "trace": "off",
         "drain_grace_s": "7.5",
+        "cpu_kernel_cache": "32",
     }
     assert set(given) == {name for name, _, _ in SERVE_OPTIONS}
     flags = [part for name, raw in given.items() for part in (f"--{name.replace('_', '-')}", raw)]
@@ -98,6 +99,7 @@ def test_every_flag_reaches_its_setting() -> None:
     assert s.classify_token is not None and s.classify_token.get_secret_value() == "cls"
     assert (s.max_text_chars, s.max_request_bytes, s.max_upload_bytes) == (500, 2048, 4096)
     assert s.task_metric_cap == 3
+    assert s.cpu_kernel_cache == 32
     assert (s.attention, s.model_workers, s.threads_per_worker) == ("sdpa", 3, 2)
     assert (s.trace, s.drain_grace_s) == ("off", 7.5)
 
@@ -153,3 +155,19 @@ def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main([])
     assert exited.value.code == 2
+
+
+def test_serving_caps_the_cpu_kernel_caches_unless_the_environment_already_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """oneDNN and ideep keep kernels per input shape (1,024 each by default): uncapped, a
+    server's memory grew with every new batch shape. An operator's own setting wins."""
+    from app.backbone import limit_cpu_kernel_caches
+
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    monkeypatch.setenv("LRU_CACHE_CAPACITY", "8")
+    limit_cpu_kernel_caches(Settings().cpu_kernel_cache)  # type: ignore[call-arg]
+    import os
+
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"
+    assert os.environ["LRU_CACHE_CAPACITY"] == "8"

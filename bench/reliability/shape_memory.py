@@ -6,7 +6,8 @@ Runs the engine alone (no HTTP) over every (rows, tokens) shape of a grid, in ra
 `passes` times, printing the process's resident memory after each pass. Growth in the first pass
 only means memory kept per distinct shape (kernel and primitive caches, allocator high-water
 marks), bounded by the shapes there are; growth in every pass would be a leak per request.
-Try ONEDNN_PRIMITIVE_CACHE_CAPACITY=16 in the environment to see oneDNN's share.
+`--kernel-cache N` caps oneDNN's and ideep's per-shape caches at N entries, as `promptserve serve`
+does (setting `cpu_kernel_cache`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from server import rss_mib  # noqa: E402
 
-from app.backbone import load_backbone  # noqa: E402
+from app.backbone import limit_cpu_kernel_caches, load_backbone  # noqa: E402
 from app.engine import Engine, Row  # noqa: E402
 from app.settings import DEFAULT_BACKBONE  # noqa: E402
 from app.task import TaskSpec  # noqa: E402
@@ -34,7 +35,12 @@ def main() -> int:
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE)
     parser.add_argument("--trace", default="auto", choices=["auto", "on", "off"])
     parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument(
+        "--kernel-cache", type=int, default=0, help="cap the CPU kernel caches, as serve does"
+    )
     args = parser.parse_args()
+    if args.kernel_cache:
+        limit_cpu_kernel_caches(args.kernel_cache)
     backbone = load_backbone(args.backbone, "cpu", "auto", "auto", args.trace)
     torch.set_num_threads(1)  # as one model worker of two on a 2-core machine
     engine = Engine(backbone)
