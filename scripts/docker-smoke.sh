@@ -22,7 +22,14 @@ trap 'failed_at="line $LINENO: $BASH_COMMAND"' ERR  # named by cleanup when a co
 
 project=promptserve-smoke
 ready_timeout_s=${SMOKE_READY_TIMEOUT_S:-300}
-stand_ins=${SMOKE_STAND_INS:-../shared/docker/stand-in-images.sh}
+# The stand-ins live in the workplace's shared/ folder: beside the checkout, or above it when CI
+# clones the project deeper down.
+stand_ins=${SMOKE_STAND_INS:-}
+for up in .. ../.. ../../.. ../../../..; do
+  [[ -n $stand_ins ]] && break
+  [[ -x $up/shared/docker/stand-in-images.sh ]] && stand_ins=$up/shared/docker/stand-in-images.sh
+done
+stand_ins=${stand_ins:-../shared/docker/stand-in-images.sh}
 work=$(mktemp -d)
 started=$SECONDS
 
