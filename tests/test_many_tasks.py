@@ -56,7 +56,9 @@ def write_tasks(root: Path, backbone: Backbone) -> None:
 
 def test_two_thousand_tasks_in_mixed_traffic(tmp_path: Path, tiny_backbone: Backbone) -> None:
     write_tasks(tmp_path, tiny_backbone)
-    settings = Settings(prompts_dir=tmp_path, max_batch_size=32, cache_bytes=200_000)
+    settings = Settings(  # room for all 300 requests at once: this is not an overload test
+        prompts_dir=tmp_path, max_batch_size=32, cache_bytes=200_000, queue_limit=1024
+    )  # type: ignore[call-arg]
     metrics = Metrics(task_label_cap=100)
     services = build_services(settings, tiny_backbone, metrics)
     assert len(services.registry.task_ids()) == TASKS
