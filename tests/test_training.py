@@ -57,6 +57,38 @@ def test_a_few_dozen_steps_reach_high_accuracy_on_an_easy_task(
     assert result.best_scores is not None and result.best_scores.accuracy >= 0.95
 
 
+def test_epochs_must_beat_the_warm_start_to_be_kept(
+    trainer_backbone: Backbone, tiny_backbone: Backbone
+) -> None:
+    """The probe warm start is a task already: training that cannot beat it on the eval set
+    (here it cannot change anything: both learning rates are 0) keeps it, as epoch 0."""
+    train_data, eval_data = synthetic(160, seed=1), synthetic(60, seed=2)
+    engine = Engine(tiny_backbone)
+    config = TrainConfig(
+        epochs=2, prompt_len=4, precision="fp32", prompt_lr=0.0, head_lr=0.0, warmup=0.0
+    )
+    kept: list[int] = []
+    result = train(
+        config,
+        trainer_backbone,
+        train_data,
+        eval_data,
+        lambda spec: predict_local(engine, spec, eval_data.texts),
+        on_best=lambda r: kept.append(r.best_epoch),
+    )
+    assert result.best_epoch == 0 and kept == [0]  # epochs 1 and 2 only tied it
+    assert len(result.history) == 2
+    assert result.start_scores is not None and result.best_scores is result.start_scores
+    epoch_scores = result.history[0].scores
+    assert epoch_scores is not None and epoch_scores.accuracy == result.start_scores.accuracy
+    warm = train(
+        TrainConfig(epochs=0, prompt_len=4, precision="fp32"),
+        trainer_backbone,
+        train_data,
+    ).spec
+    assert torch.equal(result.spec.head_weight, warm.head_weight)
+
+
 def test_prompt_and_head_learn_from_a_zero_head(trainer_backbone: Backbone) -> None:
     """Without the probe warm start, gradients alone must still drive the loss down."""
     config = TrainConfig(

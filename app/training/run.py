@@ -113,30 +113,29 @@ def _with_record(
     """The best epoch's task, carrying its eval scores and how it was made."""
     from dataclasses import asdict, replace
 
-    best = result.history[result.best_epoch - 1]
+    history = result.history
     training = {
         "command": command,
         "config": asdict(config),
         "train_file": str(train_data.path),
         "train_sha256": data.sha256(train_data.path),
         "train_examples": len(train_data),
-        "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history),
-        "seconds": round(sum(e.seconds for e in result.history), 1),
-        "examples_per_s": round(
-            sum(e.examples_per_s for e in result.history) / len(result.history)
-        ),
+        "best_epoch": result.best_epoch,  # 0: the probe warm start, never beaten
+        "epochs_run": len(history),
+        "seconds": round(sum(e.seconds for e in history), 1),
+        "examples_per_s": round(sum(e.examples_per_s for e in history) / max(1, len(history))),
         "device": _device_name(backbone.device),
         "torch": torch.__version__,
     }
     metrics: dict[str, Any] = {"training": training}
-    if eval_data is not None and best.scores is not None:
+    best_scores = result.best_scores
+    if eval_data is not None and best_scores is not None:
         metrics["eval"] = {
             "file": str(eval_data.path),
             "sha256": data.sha256(eval_data.path),
-            "examples": best.scores.examples,
-            "accuracy": round(best.scores.accuracy, 4),
-            "macro_f1": round(best.scores.macro_f1, 4),
+            "examples": best_scores.examples,
+            "accuracy": round(best_scores.accuracy, 4),
+            "macro_f1": round(best_scores.macro_f1, 4),
         }
     return replace(result.spec, description=args.description, metrics=metrics)
 

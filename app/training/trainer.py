@@ -67,12 +67,15 @@ class EpochResult:
 @dataclass
 class TrainResult:
     spec: TaskSpec
-    best_epoch: int
+    best_epoch: int  # 0: the warm-started task, before any step, was never beaten
     history: list[EpochResult] = field(default_factory=list)
+    start_scores: Scores | None = None  # the warm-started task's, when it was scored
 
     @property
     def best_scores(self) -> Scores | None:
-        return self.history[self.best_epoch - 1].scores if self.best_epoch else None
+        if self.best_epoch == 0:
+            return self.start_scores
+        return self.history[self.best_epoch - 1].scores
 
 
 Evaluate = Callable[[TaskSpec], list[str]]  # predicted labels for the eval texts
@@ -99,7 +102,8 @@ def train(
 ) -> TrainResult:
     """Train one task. `backbone` must be an fp32 eager one; `evaluate` scores on `eval_data`.
 
-    `on_best` is called with the result so far each time an epoch beats the best before it.
+    `on_best` is called with the result so far each time an epoch beats the best before it
+    (and first for the warm-started task, when there is a probe warm start and an eval set).
     """
     labels = check_training_labels(train_data)
     if eval_data is not None:
@@ -118,6 +122,18 @@ def train(
         raise ValueError(f"unknown head init {config.head_init!r}; choose probe or zeros")
     result = TrainResult(spec=model.to_spec(labels), best_epoch=0)
     best_key: tuple[float, float] | None = None
+    if config.head_init == "probe" and eval_data is not None and evaluate is not None:
+        # The warm start is a task already (the probe's head on the initial prompt): epochs must
+        # beat it on the eval set to be kept, so training can never ship something worse.
+        result.start_scores = score(eval_data.labels, evaluate(result.spec), labels)
+        best_key = (result.start_scores.accuracy, result.start_scores.macro_f1)
+        log.info(
+            "warm start: accuracy %.4f macro_f1 %.4f",
+            result.start_scores.accuracy,
+            result.start_scores.macro_f1,
+        )
+        if on_best:
+            on_best(result)
     stale = 0
     for epoch in range(1, config.epochs + 1):
         started, losses = time.perf_counter(), []
