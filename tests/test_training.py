@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -12,8 +13,8 @@ from app.backbone import Backbone, load_backbone
 from app.engine import Engine, Row
 from app.training import data
 from app.training.evaluate import predict_local
-from app.training.model import PromptClassifier, pad_batch
-from app.training.trainer import TrainConfig, backbone_dropout, train
+from app.training.model import PromptClassifier, backbone_dropout, pad_batch
+from app.training.trainer import TrainConfig, TrainResult, train
 
 POSITIVE = ["great", "wonderful", "superb", "lovely", "excellent", "brilliant"]
 NEGATIVE = ["awful", "terrible", "dreadful", "horrible", "boring", "poor"]
@@ -40,19 +41,26 @@ def trainer_backbone(tiny_backbone_dir: Path) -> Backbone:
     return load_backbone(str(tiny_backbone_dir), device="cpu", precision="fp32", trace="off")
 
 
+def train_scored(
+    config: TrainConfig,
+    trainer_backbone: Backbone,
+    serving_backbone: Backbone,
+    train_data: data.Dataset,
+    eval_data: data.Dataset,
+    **hooks: Any,
+) -> TrainResult:
+    """Train with each epoch scored on `eval_data` through the serving engine, as the CLI does."""
+    engine = Engine(serving_backbone)
+    evaluate = lambda spec: predict_local(engine, spec, eval_data.texts)  # noqa: E731
+    return train(config, trainer_backbone, train_data, eval_data, evaluate, **hooks)
+
+
 def test_a_few_dozen_steps_reach_high_accuracy_on_an_easy_task(
     trainer_backbone: Backbone, tiny_backbone: Backbone
 ) -> None:
     train_data, eval_data = synthetic(640, seed=1), synthetic(200, seed=2)
-    engine = Engine(tiny_backbone)
     config = TrainConfig(epochs=2, batch_size=32, prompt_len=4, precision="fp32")
-    result = train(
-        config,
-        trainer_backbone,
-        train_data,
-        eval_data,
-        lambda spec: predict_local(engine, spec, eval_data.texts),
-    )
+    result = train_scored(config, trainer_backbone, tiny_backbone, train_data, eval_data)
     assert len(result.history) == 2  # 40 steps in all
     assert result.best_scores is not None and result.best_scores.accuracy >= 0.95
 
@@ -63,17 +71,16 @@ def test_epochs_must_beat_the_warm_start_to_be_kept(
     """The probe warm start is a task already: training that cannot beat it on the eval set
     (here it cannot change anything: both learning rates are 0) keeps it, as epoch 0."""
     train_data, eval_data = synthetic(160, seed=1), synthetic(60, seed=2)
-    engine = Engine(tiny_backbone)
     config = TrainConfig(
         epochs=2, prompt_len=4, precision="fp32", prompt_lr=0.0, head_lr=0.0, warmup=0.0
     )
     kept: list[int] = []
-    result = train(
+    result = train_scored(
         config,
         trainer_backbone,
+        tiny_backbone,
         train_data,
         eval_data,
-        lambda spec: predict_local(engine, spec, eval_data.texts),
         on_best=lambda r: kept.append(r.best_epoch),
     )
     assert result.best_epoch == 0 and kept == [0]  # epochs 1 and 2 only tied it

@@ -6,6 +6,9 @@ encoder call and the same pooling function, for one task's rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -67,3 +70,25 @@ class PromptClassifier(nn.Module):
             pooling=self.pooling,
             description=description,
         )
+
+
+@contextmanager
+def backbone_dropout(model: nn.Module, p: float) -> Iterator[None]:
+    """The frozen backbone in training mode with dropout `p` everywhere (hidden and attention),
+    for the steps only: the weights still get no gradient, and warm start, evaluation and the
+    served task see the deterministic eval-mode model. p = 0 leaves the model as it is."""
+    if p <= 0:
+        yield
+        return
+    layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    saved = [m.p for m in layers]
+    was_training = model.training
+    for layer in layers:
+        layer.p = p
+    model.train()
+    try:
+        yield
+    finally:
+        for layer, old in zip(layers, saved, strict=True):
+            layer.p = old
+        model.train(was_training)

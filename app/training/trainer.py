@@ -11,12 +11,10 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from app.backbone import Backbone, cpu_has_native_bf16
@@ -24,7 +22,7 @@ from app.task import Pooling, TaskSpec
 from app.training.data import Dataset, check_known_labels, check_training_labels
 from app.training.head_init import fit_probe, pooled_features
 from app.training.init import Init, initial_prompt
-from app.training.model import PromptClassifier, pad_batch
+from app.training.model import PromptClassifier, backbone_dropout, pad_batch
 from app.training.scores import Scores, score
 
 log = logging.getLogger(__name__)
@@ -249,28 +247,6 @@ def _batches(
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     for b in torch.randperm(len(batches), generator=generator).tolist():
         yield batches[b]
-
-
-@contextmanager
-def backbone_dropout(model: nn.Module, p: float) -> Iterator[None]:
-    """The frozen backbone in training mode with dropout `p` everywhere (hidden and attention),
-    for the steps only: the weights still get no gradient, and warm start, evaluation and the
-    served task see the deterministic eval-mode model. p = 0 leaves the model as it is."""
-    if p <= 0:
-        yield
-        return
-    layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
-    saved = [m.p for m in layers]
-    was_training = model.training
-    for layer in layers:
-        layer.p = p
-    model.train()
-    try:
-        yield
-    finally:
-        for layer, old in zip(layers, saved, strict=True):
-            layer.p = old
-        model.train(was_training)
 
 
 def _step(
