@@ -122,6 +122,19 @@ def plan_workers(device: torch.device, workers: int, threads: int) -> tuple[int,
     return workers, threads
 
 
+# On CPU a forward's cost is linear in positions and batches of 8 rows cost no more per row than
+# batches of 32 (BENCHMARKS.md), so padding is waste: batches keep it under 2 %. A GPU computes
+# a large batch in about the time of a small one, so there a fuller batch wins.
+CPU_BATCH_PADDING = 0.02
+
+
+def batch_padding(device: torch.device, padding: float | None) -> float:
+    """The share of a batch that may be padding (app/grouping.py); None means choose."""
+    if padding is not None:
+        return padding
+    return 1.0 if device.type == "cuda" else CPU_BATCH_PADDING
+
+
 def fingerprint(model: PreTrainedModel) -> str:
     """A hash over the config and word-embedding matrix: same-size backbones still differ."""
     digest = hashlib.sha256()

@@ -1,75 +1,52 @@
-"""The batcher: one bounded queue for every request, and one worker that forms batches from it.
+"""The batcher: one bounded queue for every request, and model workers that take batches from it.
 
 It knows nothing of models or HTTP: it batches opaque payloads by their length (positions a row
-takes), under a row limit and a padded-token limit, grouping similar lengths around the oldest
-waiting row (so nothing starves). Each row has a future; a failed batch fails every one of them.
+takes), under a row limit, a padded-token limit and a padding budget, grouping similar lengths
+around the oldest waiting row (so nothing starves; app/grouping.py). Each row has a future; a
+failed batch fails every one of them.
+
+Each model worker is a thread that takes its next batch from the queue itself, the moment it is
+free: handing batches over through the event loop left the model idle for a few milliseconds a
+batch whenever the loop was busy with HTTP (BENCHMARKS.md). The queue is shared under a lock;
+futures are touched on the event loop only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
+from app.batch_types import Admission, BatchLimits, BatchObserver, BatchStats
 from app.errors import DeadlineExceeded, Overloaded, ShuttingDown
+from app.grouping import group
 
 P = TypeVar("P")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class BatchLimits:
-    max_batch_size: int = 32
-    max_batch_tokens: int = 4096
-    max_wait_s: float = 0.0
-    queue_limit: int = 256
-    workers: int = 1  # batches computed at once, each on its own thread
-
-
-@dataclass(frozen=True)
-class BatchStats:
-    rows: int
-    padded_tokens: int  # rows x longest row: what the forward computes
-    real_tokens: int
-    forward_s: float
-    queue_waits_s: list[float]
-
-
-class BatchObserver(Protocol):
-    def batch_done(self, stats: BatchStats) -> None: ...
-
-    def expired(self, rows: int) -> None: ...
-
-
-class Admission:
-    """One queue place held for a request admitted before its rows are known (body unread).
-
-    Without it, every request that arrives while the queue has a little room is parsed and
-    tokenized before the exact check refuses it: under overload that wasted work is what starves
-    the event loop. Released when the request's rows are queued, or when the request ends.
-    """
-
-    def __init__(self, on_release: Callable[[], None]) -> None:
-        self._on_release = on_release
-        self.held = True
-
-    def release(self) -> None:
-        if self.held:
-            self.held = False
-            self._on_release()
 
 
 @dataclass(eq=False)
 class _Item(Generic[P]):
     payload: P
     length: int
-    deadline: float
+    deadline: float  # time.monotonic()
     enqueued: float
     future: asyncio.Future = field(repr=False)
+    gone: bool = False  # its caller left: never compute it (set and read under the lock)
+
+
+_Chore = tuple[Callable[[], object], "concurrent.futures.Future[object]"]
+
+
+@dataclass
+class _Taken(Generic[P]):
+    batch: list[_Item[P]]
+    expired: list[_Item[P]]  # found past their deadline while taking it
 
 
 class Batcher(Generic[P, R]):
@@ -85,19 +62,20 @@ class Batcher(Generic[P, R]):
         self._run_batch = run_batch
         self.limits = limits
         self._observer = observer
+        self._worker_init = worker_init
+        self._changed = threading.Condition()  # rows arrived, a chore was given, or closing
+        # Under the lock: the queue, each worker's batch in progress, each worker's chores.
         self._pending: list[_Item[P]] = []
+        self._computing: dict[int, list[_Item[P]]] = {}
+        self._chores: list[list[_Chore]] = [[] for _ in range(limits.workers)]
         self._admitted = 0  # places held by Admissions: requests whose rows are not queued yet
-        self._arrived = asyncio.Event()
-        self._executors = [
-            ThreadPoolExecutor(1, thread_name_prefix=f"model-worker-{i}", initializer=worker_init)
-            for i in range(limits.workers)
-        ]
-        self._workers: list[asyncio.Task[None]] = []
+        self._threads: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     @property
     def depth(self) -> int:
-        """Rows waiting (not counting the batch being computed)."""
+        """Rows waiting (not counting the batches being computed)."""
         return len(self._pending)
 
     @property
@@ -106,28 +84,36 @@ class Batcher(Generic[P, R]):
         return self._admitted
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._workers = [
-            loop.create_task(self._work(executor), name=f"batcher-{i}")
-            for i, executor in enumerate(self._executors)
+        self._loop = asyncio.get_running_loop()
+        self._threads = [
+            threading.Thread(target=self._worker, args=(i,), name=f"model-worker-{i}", daemon=True)
+            for i in range(self.limits.workers)
         ]
+        for thread in self._threads:
+            thread.start()
 
     async def stop(self) -> None:
-        self._closed = True
-        for worker in self._workers:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
-        for item in self._pending:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+            pending, self._pending = self._pending, []
+            computing = [item for batch in self._computing.values() for item in batch]
+        for item in pending:
             _fail(item, ShuttingDown("the server is shutting down"))
-        self._pending.clear()
-        for executor in self._executors:  # waits for a forward in progress, off the event loop
-            await asyncio.to_thread(executor.shutdown, True)
+        for item in computing:  # their forward may finish, but nobody waits for it
+            _fail(item, ShuttingDown("the server stopped while computing this request"))
+        for thread in self._threads:  # waits for a forward in progress, off the event loop
+            await asyncio.to_thread(thread.join)
 
     async def call_in_workers(self, fn: Callable[[], object]) -> list[object]:
-        """Run `fn` once on each worker thread (a warm-up: thread pools are born there)."""
-        loop = asyncio.get_running_loop()
-        return list(await asyncio.gather(*(loop.run_in_executor(ex, fn) for ex in self._executors)))
+        """Run `fn` once on each worker thread (a warm-up: thread-local state is born there)."""
+        futures: list[concurrent.futures.Future[object]] = []
+        with self._changed:
+            for chores in self._chores:
+                futures.append(concurrent.futures.Future())
+                chores.append((fn, futures[-1]))
+            self._changed.notify_all()
+        return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)))
 
     def admit(self) -> Admission | None:
         """Hold one place for a request about to be read, or None when there is none to hold."""
@@ -156,13 +142,14 @@ class Batcher(Generic[P, R]):
         if admission is not None:
             admission.release()
         loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = time.monotonic()
         items = [
             _Item(payload, length, now + timeout_s, now, loop.create_future())
             for payload, length in zip(payloads, lengths, strict=True)
         ]
-        self._pending.extend(items)
-        self._arrived.set()
+        with self._changed:
+            self._pending.extend(items)
+            self._changed.notify_all()
         try:
             async with asyncio.timeout(timeout_s):
                 return list(await asyncio.gather(*(item.future for item in items)))
@@ -199,87 +186,114 @@ class Batcher(Generic[P, R]):
             item.future.cancel()  # no-op for resolved rows
         # A row with a result or an error has left the queue already; a cancelled one (by this,
         # or by the caller's own cancellation, which reaches each future) may still be in it.
-        if not any(item.future.cancelled() for item in items):
+        gone = [item for item in items if item.future.cancelled()]
+        if not gone:
             return 0
-        mine = set(map(id, items))
-        before = len(self._pending)
-        self._pending = [item for item in self._pending if id(item) not in mine]
-        return before - len(self._pending)
+        with self._changed:
+            for item in gone:
+                item.gone = True
+            before = len(self._pending)
+            self._pending = [item for item in self._pending if not item.gone]
+            return before - len(self._pending)
 
-    async def _work(self, executor: ThreadPoolExecutor) -> None:
-        loop = asyncio.get_running_loop()
+    # --- on the worker threads -------------------------------------------------------------
+
+    def _worker(self, index: int) -> None:
+        if self._worker_init is not None:
+            self._worker_init()
         while True:
-            await self._arrived.wait()
-            await self._maybe_wait_for_more(loop)
-            batch = self._take_batch(loop.time())
-            if self._pending:
-                self._arrived.set()
-            else:
-                self._arrived.clear()
-            if batch:
-                await self._run(batch, loop, executor)
-
-    async def _maybe_wait_for_more(self, loop: asyncio.AbstractEventLoop) -> None:
-        """With max_wait_s set, give a small batch up to that long (from its oldest row) to grow."""
-        limits = self.limits
-        while (
-            self._pending and len(self._pending) < limits.max_batch_size and limits.max_wait_s > 0
-        ):
-            remaining = self._pending[0].enqueued + limits.max_wait_s - loop.time()
-            if remaining <= 0:
+            with self._changed:
+                work = self._next_work(index)
+            if work is None:
                 return
-            self._arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), remaining)
+            if isinstance(work, _Taken):
+                if work.expired:
+                    self._to_loop(self._expire, work.expired)
+                if work.batch:
+                    self._compute(index, work.batch)
+            else:
+                _run_chore(*work)
 
-    def _take_batch(self, now: float) -> list[_Item[P]]:
-        """Drop dead rows, then pick the oldest row and those closest to it in length."""
-        live: list[_Item[P]] = []
-        expired = 0
-        for item in self._pending:
-            if item.future.done():
-                continue  # cancelled: its client left or timed out
-            if item.deadline <= now:
-                _fail(item, DeadlineExceeded("deadline passed while queued"))
-                expired += 1
+    def _next_work(self, index: int) -> _Chore | _Taken[P] | None:
+        """Under the lock: wait for a chore or a batch (with the rows found expired), or None
+        once closed."""
+        limits = self.limits
+        while not self._closed:
+            if self._chores[index]:
+                return self._chores[index].pop(0)
+            if not self._pending:
+                self._changed.wait()
                 continue
-            live.append(item)
-        if expired and self._observer is not None:
-            self._observer.expired(expired)
+            now = time.monotonic()
+            grow_for = self._pending[0].enqueued + limits.max_wait_s - now
+            if len(self._pending) < limits.max_batch_size and grow_for > 0:
+                self._changed.wait(grow_for)  # max_wait_s: give a small batch time to grow
+                continue
+            batch, expired = self._take_batch(now)
+            if batch:
+                self._computing[index] = batch
+            if batch or expired:
+                return _Taken(batch, expired)
+        return None
+
+    def _take_batch(self, now: float) -> tuple[list[_Item[P]], list[_Item[P]]]:
+        """Under the lock: drop dead rows, then take the oldest row and those closest to it in
+        length. Returns (batch, rows whose deadline passed while queued)."""
+        live: list[_Item[P]] = []
+        expired: list[_Item[P]] = []
+        for item in self._pending:
+            if item.gone:
+                continue
+            (live if item.deadline > now else expired).append(item)
         if not live:
             self._pending = []
-            return []
-        anchor, rest = live[0], live[1:]
-        rest.sort(key=lambda item: abs(item.length - anchor.length))
-        batch, longest = [anchor], anchor.length
-        for item in rest:
-            if len(batch) == self.limits.max_batch_size:
-                break
-            new_longest = max(longest, item.length)
-            if new_longest * (len(batch) + 1) <= self.limits.max_batch_tokens:
-                batch.append(item)
-                longest = new_longest
-        chosen = set(map(id, batch))
-        self._pending = [item for item in live if id(item) not in chosen]
-        return batch
+            return [], expired
+        limits = self.limits
+        picked = group(
+            [item.length for item in live],
+            limits.max_batch_size,
+            limits.max_batch_tokens,
+            limits.max_padding,
+        )
+        chosen = set(picked)
+        self._pending = [item for i, item in enumerate(live) if i not in chosen]
+        return [live[i] for i in picked], expired
 
-    async def _run(
-        self, batch: list[_Item[P]], loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor
-    ) -> None:
-        started = loop.time()
-        payloads = [item.payload for item in batch]
-        clock = time.perf_counter()
+    def _compute(self, index: int, batch: list[_Item[P]]) -> None:
+        started, clock = time.monotonic(), time.perf_counter()
         try:
-            results = await loop.run_in_executor(executor, self._run_batch, payloads)
-        except asyncio.CancelledError:  # stopping mid-batch: its rows must not wait for a result
-            for item in batch:
-                _fail(item, ShuttingDown("the server stopped while computing this request"))
-            raise
+            results: Sequence[R] | BaseException = self._run_batch([i.payload for i in batch])
         except Exception as exc:  # the whole batch failed: every row learns why
-            for item in batch:
-                _fail(item, exc)
-            return
+            results = exc
         forward_s = time.perf_counter() - clock
+        with self._changed:
+            self._computing.pop(index, None)
+        self._to_loop(self._deliver, batch, results, started, forward_s)
+
+    def _to_loop(self, callback: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    # --- back on the event loop ------------------------------------------------------------
+
+    def _expire(self, items: list[_Item[P]]) -> None:
+        for item in items:
+            _fail(item, DeadlineExceeded("deadline passed while queued"))
+        if self._observer is not None:
+            self._observer.expired(len(items))
+
+    def _deliver(
+        self,
+        batch: list[_Item[P]],
+        results: Sequence[R] | BaseException,
+        started: float,
+        forward_s: float,
+    ) -> None:
+        if isinstance(results, BaseException):
+            for item in batch:
+                _fail(item, results)
+            return
         for item, result in zip(batch, results, strict=True):
             if not item.future.done():
                 item.future.set_result(result)
@@ -294,6 +308,13 @@ class Batcher(Generic[P, R]):
                     queue_waits_s=[started - item.enqueued for item in batch],
                 )
             )
+
+
+def _run_chore(fn: Callable[[], object], future: concurrent.futures.Future[object]) -> None:
+    try:
+        future.set_result(fn())
+    except BaseException as exc:  # handed to the caller on the event loop
+        future.set_exception(exc)
 
 
 def _fail(item: _Item, exc: BaseException) -> None:

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from app.batcher import BatchStats
+from app.batch_types import BatchStats
 from app.prompt_cache import CacheStats
 
 OTHER_TASKS = "_other"

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
-from app.batcher import Admission, Batcher
+from app.batch_types import Admission
+from app.batcher import Batcher
 from app.engine import DeviceTask, Engine, Row
 from app.errors import InvalidRequest
 from app.prompt_cache import PromptCache

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     max_batch_tokens: int = Field(
         4096, ge=1, description="Padded tokens per forward, prompt included."
     )
+    max_batch_padding: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Share of a batch's tokens that may be padding once it holds a quarter of "
+        "max_batch_size; unset = auto (CPU 0.02, GPU no limit).",
+    )
     max_wait_ms: float = Field(0.0, ge=0, description="Extra wait for a batch to fill; 0 = none.")
     queue_limit: int = Field(
         256, ge=1, description="Rows waiting or admitted; past it requests get 503."

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
 
-from app.batcher import Batcher, BatchLimits, BatchStats
+from app.batch_types import BatchLimits, BatchStats
+from app.batcher import Batcher
 from app.errors import DeadlineExceeded, Overloaded, ShuttingDown
 
 
@@ -278,3 +280,31 @@ def test_admissions_hold_places_until_their_rows_are_queued() -> None:
         await running
 
     run(scenario, recorder, queue_limit=2)
+
+
+def test_a_free_worker_takes_its_next_batch_without_the_event_loop() -> None:
+    """A worker that finishes a batch starts the next at once, even while the event loop is
+    busy (here: blocked outright, as a burst of HTTP work would keep it)."""
+    second_started = threading.Event()
+
+    def model(rows: list[str]) -> list[str]:
+        if rows == ["first"]:
+            time.sleep(0.05)
+        else:
+            second_started.set()
+        return [row.upper() for row in rows]
+
+    async def main() -> None:
+        batcher: Batcher[str, str] = Batcher(model, BatchLimits(max_batch_size=1, workers=1))
+        batcher.start()
+        try:
+            first = asyncio.ensure_future(batcher.submit(["first"], [1], 5))
+            second = asyncio.ensure_future(batcher.submit(["second"], [1], 5))
+            await asyncio.sleep(0)  # both requests queue their rows
+            assert second_started.wait(2), "the second batch waited for the event loop"
+            assert await first == ["FIRST"]
+            assert await second == ["SECOND"]
+        finally:
+            await batcher.stop()
+
+    asyncio.run(main())

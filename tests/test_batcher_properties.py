@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.batcher import Batcher, BatchLimits
+from app.batch_types import BatchLimits
+from app.batcher import Batcher
 from app.errors import DeadlineExceeded, Overloaded
 
 LONG_TIMEOUT_S = 10.0

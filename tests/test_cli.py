@@ -67,6 +67,7 @@ def test_every_flag_reaches_its_setting() -> None:
         "precision": "bf16",
         "max_batch_size": "8",
         "max_batch_tokens": "2048",
+        "max_batch_padding": "0.05",
         "max_wait_ms": "1.5",
         "queue_limit": "10",
         "request_timeout_s": "3",
@@ -93,6 +94,7 @@ def test_every_flag_reaches_its_setting() -> None:
     assert s.prompts_dir == Path("/data/p")
     assert (s.device, s.precision, s.log_level) == ("cpu", "bf16", "warning")
     assert (s.max_batch_size, s.max_batch_tokens, s.max_wait_ms) == (8, 2048, 1.5)
+    assert s.max_batch_padding == 0.05
     assert s.queue_limit == 10
     assert (s.request_timeout_s, s.max_client_batch, s.cache_bytes) == (3.0, 16, 4096)
     assert s.admin_token is not None and s.admin_token.get_secret_value() == "adm"

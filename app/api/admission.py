@@ -10,7 +10,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import error_response
-from app.batcher import Admission
+from app.batch_types import Admission
 
 GUARDED = "/classify"
 STATE_KEY = "admission"  # request.state.admission: the place held for the request

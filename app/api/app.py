@@ -20,8 +20,9 @@ from app.api.deps import Services
 from app.api.drain import Drain, DrainGate
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestMetrics
-from app.backbone import Backbone, load_backbone, plan_workers
-from app.batcher import Admission, Batcher, BatchLimits
+from app.backbone import Backbone, batch_padding, load_backbone, plan_workers
+from app.batch_types import Admission, BatchLimits
+from app.batcher import Batcher
 from app.engine import DeviceTask, Engine, Row
 from app.metrics import Metrics
 from app.prompt_admin import PromptAdmin
@@ -147,11 +148,18 @@ def build_services(settings: Settings, backbone: Backbone, metrics: Metrics) -> 
     limits = BatchLimits(
         max_batch_size=settings.max_batch_size,
         max_batch_tokens=settings.max_batch_tokens,
+        max_padding=batch_padding(backbone.device, settings.max_batch_padding),
         max_wait_s=settings.max_wait_ms / 1000,
         queue_limit=settings.queue_limit,
         workers=workers,
     )
-    log.info("%d model worker(s), %d torch thread(s) each", workers, threads)
+    log.info(
+        "%d model worker(s), %d torch thread(s) each; batches of up to %d rows, padding <= %g",
+        workers,
+        threads,
+        limits.max_batch_size,
+        limits.max_padding,
+    )
     batcher: Batcher[Row, torch.Tensor] = Batcher(
         engine.forward, limits, observer=metrics, worker_init=lambda: _init_worker(threads)
     )
