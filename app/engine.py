@@ -93,9 +93,12 @@ class Engine:
         prompt_table = torch.cat([task.prompt for task in tasks])  # [sum of m, hidden]
 
         max_text = max(len(row.input_ids) for row in rows)
-        ids = torch.full((batch, max_text), self.pad_id, dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, : len(row.input_ids)] = torch.as_tensor(row.input_ids, dtype=torch.long)
+        # Padded in Python, then one tensor: each torch call from a model worker gives up the
+        # GIL and must win it back from the HTTP thread, so a call per row costs idle waits.
+        padded = [
+            [*row.input_ids, *[self.pad_id] * (max_text - len(row.input_ids))] for row in rows
+        ]
+        ids = torch.tensor(padded, dtype=torch.long)  # [batch, max_text]
         token_embeds = self.backbone.model.get_input_embeddings()(
             ids.to(device)
         )  # [batch, text, hidden]
@@ -143,9 +146,10 @@ class Engine:
             groups.setdefault(id(row.task), []).append(i)
         for indices in groups.values():
             task = rows[indices[0]].task
-            out = (pooled[indices] @ task.head_weight.T + task.head_bias).cpu()  # [rows of task, L]
-            for j, i in enumerate(indices):
-                logits[i] = out[j].cpu()
+            mine = pooled if len(groups) == 1 else pooled[indices]
+            out = (mine @ task.head_weight.T + task.head_bias).cpu()  # [rows of task, L]
+            for i, row_logits in zip(indices, out.unbind(0), strict=True):
+                logits[i] = row_logits
         return [x for x in logits if x is not None]
 
 

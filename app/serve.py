@@ -69,11 +69,15 @@ class DrainingServer(uvicorn.Server):
 # Interpreter settings for a server whose one event loop must stay responsive while model threads
 # run beside it. Each was measured at 10x overload on 2 cores (RELIABILITY.md, "Overload"):
 # - the GIL's switch interval (5 ms by default) is how long the event loop can wait on a model
-#   thread's Python code: 1 ms took the refusals' p99 from 234 ms to 39 ms;
+#   thread's Python code: 1 ms took the refusals' p99 from 234 ms to 39 ms. It is also how long
+#   a model thread waits to win the GIL back from the HTTP thread after each torch call: at
+#   0.2 ms the CPU left idle at saturation fell from 0.07 to 0.04 cores (BENCHMARKS.md), with
+#   the refusals' p99 unchanged (41-42 ms). Shorter (0.1, 0.05 ms) left the model threads
+#   queueing on the batcher's lock behind a preempted HTTP thread;
 # - a full garbage collection walks every tracked object and stops the loop: with torch and the
 #   model loaded it took 150-230 ms every few seconds. After start-up the heap is frozen out of
 #   the collector's view (gc.freeze), and full collections run 10x less often.
-SWITCH_INTERVAL_S = 0.001
+SWITCH_INTERVAL_S = 0.0002
 GC_THRESHOLDS = (700, 10, 100)  # Python's defaults are (700, 10, 10)
 
 
