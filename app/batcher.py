@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ from typing import Any, Generic, TypeVar
 from app.batch_types import Admission, BatchLimits, BatchObserver, BatchStats
 from app.errors import DeadlineExceeded, Overloaded, ShuttingDown
 from app.grouping import group
+
+log = logging.getLogger(__name__)
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -200,7 +203,10 @@ class Batcher(Generic[P, R]):
 
     def _worker(self, index: int) -> None:
         if self._worker_init is not None:
-            self._worker_init()
+            try:
+                self._worker_init()
+            except Exception:  # thread settings are an optimisation: serve without them
+                log.exception("model worker %d: its thread setup failed; serving anyway", index)
         while True:
             with self._changed:
                 work = self._next_work(index)

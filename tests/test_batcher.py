@@ -308,3 +308,20 @@ def test_a_free_worker_takes_its_next_batch_without_the_event_loop() -> None:
             await batcher.stop()
 
     asyncio.run(main())
+
+
+def test_a_worker_whose_thread_setup_fails_still_serves() -> None:
+    def broken_init() -> None:
+        raise RuntimeError("no such thread setting")
+
+    async def main() -> list[str]:
+        batcher: Batcher[str, str] = Batcher(
+            lambda rows: [row.upper() for row in rows], BatchLimits(), worker_init=broken_init
+        )
+        batcher.start()
+        try:
+            return await batcher.submit(["a", "b"], [1, 1], 5)
+        finally:
+            await batcher.stop()
+
+    assert asyncio.run(main()) == ["A", "B"]
