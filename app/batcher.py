@@ -7,8 +7,8 @@ failed batch fails every one of them.
 
 Each model worker is a thread that takes its next batch from the queue itself, the moment it is
 free: handing batches over through the event loop left the model idle for a few milliseconds a
-batch whenever the loop was busy with HTTP (BENCHMARKS.md). The queue is shared under a lock;
-futures are touched on the event loop only.
+batch whenever the loop was busy with HTTP (BENCHMARKS.md). The queue (app/row_queue.py) is
+shared under a lock; futures are touched on the event loop only.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from app.batch_types import Admission, BatchLimits, BatchObserver, BatchStats
 from app.errors import DeadlineExceeded, Overloaded, ShuttingDown
-from app.grouping import group
+from app.row_queue import QueuedRow, RowQueue
 
 log = logging.getLogger(__name__)
 
@@ -33,23 +33,13 @@ P = TypeVar("P")
 R = TypeVar("R")
 
 
-@dataclass(eq=False)
-class _Item(Generic[P]):
-    payload: P
-    length: int
-    deadline: float  # time.monotonic()
-    enqueued: float
-    future: asyncio.Future = field(repr=False)
-    gone: bool = False  # its caller left: never compute it (set and read under the lock)
-
-
 _Chore = tuple[Callable[[], object], "concurrent.futures.Future[object]"]
 
 
 @dataclass
 class _Taken(Generic[P]):
-    batch: list[_Item[P]]
-    expired: list[_Item[P]]  # found past their deadline while taking it
+    batch: list[QueuedRow[P]]
+    expired: list[QueuedRow[P]]  # found past their deadline while taking it
 
 
 class Batcher(Generic[P, R]):
@@ -66,10 +56,11 @@ class Batcher(Generic[P, R]):
         self.limits = limits
         self._observer = observer
         self._worker_init = worker_init
-        self._changed = threading.Condition()  # rows arrived, a chore was given, or closing
-        # Under the lock: the queue, each worker's batch in progress, each worker's chores.
-        self._pending: list[_Item[P]] = []
-        self._computing: dict[int, list[_Item[P]]] = {}
+        self._queue: RowQueue[P] = RowQueue(limits)
+        # The queue's lock also guards each worker's batch in progress and its chores; its
+        # condition wakes a worker for rows, a chore, or closing.
+        self._changed = self._queue.changed
+        self._computing: dict[int, list[QueuedRow[P]]] = {}
         self._chores: list[list[_Chore]] = [[] for _ in range(limits.workers)]
         self._admitted = 0  # places held by Admissions: requests whose rows are not queued yet
         self._threads: list[threading.Thread] = []
@@ -79,7 +70,7 @@ class Batcher(Generic[P, R]):
     @property
     def depth(self) -> int:
         """Rows waiting (not counting the batches being computed)."""
-        return len(self._pending)
+        return len(self._queue)
 
     @property
     def admitted(self) -> int:
@@ -99,7 +90,7 @@ class Batcher(Generic[P, R]):
         with self._changed:
             self._closed = True
             self._changed.notify_all()
-            pending, self._pending = self._pending, []
+            pending = self._queue.drain()
             computing = [item for batch in self._computing.values() for item in batch]
         for item in pending:
             _fail(item, ShuttingDown("the server is shutting down"))
@@ -147,12 +138,10 @@ class Batcher(Generic[P, R]):
         loop = asyncio.get_running_loop()
         now = time.monotonic()
         items = [
-            _Item(payload, length, now + timeout_s, now, loop.create_future())
+            QueuedRow(payload, length, now + timeout_s, now, loop.create_future())
             for payload, length in zip(payloads, lengths, strict=True)
         ]
-        with self._changed:
-            self._pending.extend(items)
-            self._changed.notify_all()
+        self._queue.put(items)
         try:
             async with asyncio.timeout(timeout_s):
                 return list(await asyncio.gather(*(item.future for item in items)))
@@ -167,7 +156,7 @@ class Batcher(Generic[P, R]):
     @property
     def full(self) -> bool:
         """No request can be admitted now (not even one of a single row)."""
-        return len(self._pending) + self._admitted >= self.limits.queue_limit
+        return self.depth + self._admitted >= self.limits.queue_limit
 
     def check_room(self, rows: int, admission: Admission | None = None) -> None:
         """Raise at once if `rows` more rows would not be admitted (before any work on them).
@@ -176,10 +165,10 @@ class Batcher(Generic[P, R]):
         if self._closed:
             raise ShuttingDown("the server is shutting down")
         own = 1 if admission is not None and admission.held else 0
-        if len(self._pending) + self._admitted - own + rows > self.limits.queue_limit:
+        if self.depth + self._admitted - own + rows > self.limits.queue_limit:
             raise Overloaded(f"queue full ({self.limits.queue_limit} rows waiting)")
 
-    def _withdraw(self, items: list[_Item[P]]) -> int:
+    def _withdraw(self, items: list[QueuedRow[P]]) -> int:
         """Take a request's unresolved rows out of the queue now; return how many were queued.
 
         Without this, a departed client's rows would hold queue places (and count in `depth`)
@@ -190,14 +179,7 @@ class Batcher(Generic[P, R]):
         # A row with a result or an error has left the queue already; a cancelled one (by this,
         # or by the caller's own cancellation, which reaches each future) may still be in it.
         gone = [item for item in items if item.future.cancelled()]
-        if not gone:
-            return 0
-        with self._changed:
-            for item in gone:
-                item.gone = True
-            before = len(self._pending)
-            self._pending = [item for item in self._pending if not item.gone]
-            return before - len(self._pending)
+        return self._queue.withdraw(gone) if gone else 0
 
     # --- on the worker threads -------------------------------------------------------------
 
@@ -227,45 +209,22 @@ class Batcher(Generic[P, R]):
         while not self._closed:
             if self._chores[index]:
                 return self._chores[index].pop(0)
-            if not self._pending:
+            if not self._queue:
                 self._changed.wait()
                 continue
             now = time.monotonic()
-            grow_for = self._pending[0].enqueued + limits.max_wait_s - now
-            if len(self._pending) < limits.max_batch_size and grow_for > 0:
+            grow_for = self._queue.oldest_enqueued() + limits.max_wait_s - now
+            if len(self._queue) < limits.max_batch_size and grow_for > 0:
                 self._changed.wait(grow_for)  # max_wait_s: give a small batch time to grow
                 continue
-            batch, expired = self._take_batch(now)
+            batch, expired = self._queue.take(now)
             if batch:
                 self._computing[index] = batch
             if batch or expired:
                 return _Taken(batch, expired)
         return None
 
-    def _take_batch(self, now: float) -> tuple[list[_Item[P]], list[_Item[P]]]:
-        """Under the lock: drop dead rows, then take the oldest row and those closest to it in
-        length. Returns (batch, rows whose deadline passed while queued)."""
-        live: list[_Item[P]] = []
-        expired: list[_Item[P]] = []
-        for item in self._pending:
-            if item.gone:
-                continue
-            (live if item.deadline > now else expired).append(item)
-        if not live:
-            self._pending = []
-            return [], expired
-        limits = self.limits
-        picked = group(
-            [item.length for item in live],
-            limits.max_batch_size,
-            limits.max_batch_tokens,
-            limits.max_padding,
-        )
-        chosen = set(picked)
-        self._pending = [item for i, item in enumerate(live) if i not in chosen]
-        return [live[i] for i in picked], expired
-
-    def _compute(self, index: int, batch: list[_Item[P]]) -> None:
+    def _compute(self, index: int, batch: list[QueuedRow[P]]) -> None:
         started, clock = time.monotonic(), time.perf_counter()
         try:
             results: Sequence[R] | BaseException = self._run_batch([i.payload for i in batch])
@@ -283,7 +242,7 @@ class Batcher(Generic[P, R]):
 
     # --- back on the event loop ------------------------------------------------------------
 
-    def _expire(self, items: list[_Item[P]]) -> None:
+    def _expire(self, items: list[QueuedRow[P]]) -> None:
         for item in items:
             _fail(item, DeadlineExceeded("deadline passed while queued"))
         if self._observer is not None:
@@ -291,7 +250,7 @@ class Batcher(Generic[P, R]):
 
     def _deliver(
         self,
-        batch: list[_Item[P]],
+        batch: list[QueuedRow[P]],
         results: Sequence[R] | BaseException,
         started: float,
         forward_s: float,
@@ -323,6 +282,6 @@ def _run_chore(fn: Callable[[], object], future: concurrent.futures.Future[objec
         future.set_exception(exc)
 
 
-def _fail(item: _Item, exc: BaseException) -> None:
+def _fail(item: QueuedRow, exc: BaseException) -> None:
     if not item.future.done():
         item.future.set_exception(exc)

@@ -66,17 +66,26 @@ def start_with_queued_work(server: Server, pool: ThreadPoolExecutor) -> list[Fut
 
     waiting = [pool.submit(one) for _ in range(CLIENTS)]
     deadline = time.monotonic() + 20
-    while queue_depth(server.base) < 64 * CLIENTS // 2:
+    # Every request queued (rows waiting or computed cover all but part of one request), so that
+    # none of them is still arriving when the test sends SIGTERM: that one would rightly be
+    # refused as new work.
+    while metric(server.base, "promptserve_queue_depth") + metric(
+        server.base, "promptserve_batch_rows_sum"
+    ) <= 64 * (CLIENTS - 1):
         assert time.monotonic() < deadline, "the requests never queued up"
         time.sleep(0.005)
     return waiting
 
 
-def queue_depth(base: str) -> float:
+def metric(base: str, name: str) -> float:
     for line in httpx.get(f"{base}/metrics").text.splitlines():
-        if line.startswith("promptserve_queue_depth "):
+        if line.startswith(f"{name} "):
             return float(line.split()[1])
-    raise AssertionError("no queue_depth metric")
+    raise AssertionError(f"no {name} metric")
+
+
+def queue_depth(base: str) -> float:
+    return metric(base, "promptserve_queue_depth")
 
 
 @pytest.mark.slow
