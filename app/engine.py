@@ -73,11 +73,15 @@ class Engine:
     @torch.inference_mode()
     def forward(self, rows: Sequence[Row]) -> list[torch.Tensor]:
         """Logits for each row, in order: fp32 CPU tensors of shape [L of the row's task]."""
+        return self._heads(rows, self.pooled(rows))
+
+    @torch.inference_mode()
+    def pooled(self, rows: Sequence[Row]) -> torch.Tensor:
+        """Each row's pooled backbone output, before its task's head: fp32 [batch, hidden]."""
         assert rows, "forward needs at least one row"
         inputs_embeds, attention_mask, prompt_lens, text_lens = self._assemble(rows)
         hidden, first = self.backbone.encode(inputs_embeds, attention_mask)  # [b, seq, d], [b, d]
-        pooled = self._pool(rows, hidden, first, prompt_lens, text_lens)  # [batch, hidden]
-        return self._heads(rows, pooled.float())
+        return self._pool(rows, hidden, first, prompt_lens, text_lens).float()  # [batch, hidden]
 
     def _assemble(
         self, rows: Sequence[Row]

@@ -12,6 +12,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from app.errors import PromptserveError
 from app.settings import DEFAULT_BACKBONE
 from app.task import POOLINGS
 from app.training.init import INITS
@@ -46,6 +47,25 @@ def register(commands: Any) -> None:
     _add_backbone_flags(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(run=run_eval)
+
+    refit = commands.add_parser(
+        "refit-head",
+        help="fit a task's head again on its prompt's features (prompt kept; L2 by k-fold CV)",
+    )
+    refit.add_argument("--task", required=True, help="task id (also the id it is written under)")
+    refit.add_argument("--data", required=True, type=Path, help="JSONL or CSV of text,label")
+    refit.add_argument("--eval", type=Path, help="held-out file to score the new head on")
+    refit.add_argument("--version", type=int, help="the version to start from (default: active)")
+    refit.add_argument("--file", type=Path, help="start from this prompt file instead")
+    refit.add_argument("--prompts-dir", type=Path, default=Path("prompts"))
+    refit.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    refit.add_argument("--seed", type=int, default=0, help="fold assignment (default 0)")
+    _add_backbone_flags(refit)
+    refit.add_argument("--out", type=Path, help="write the prompt file here")
+    refit.add_argument("--register", action="store_true", help="add it to --prompts-dir")
+    refit.add_argument("--upload", metavar="URL", help="PUT the result to a running server")
+    refit.add_argument("--token", help="admin bearer token for --upload")
+    refit.set_defaults(run=run_refit)
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +115,7 @@ def run_eval(args: argparse.Namespace) -> int:
         dataset = data.load(args.data)
         labels, predicted, version = predict_for_eval(args, dataset)
         data.check_known_labels(dataset, labels)
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, PromptserveError) as exc:
         print(f"promptserve eval: {exc}", file=sys.stderr)
         return 2
     scores = score(dataset.labels, predicted, labels)
@@ -105,6 +125,19 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"task {args.task} version {version} on {args.data}")
         print(scores.table())
     return 0
+
+
+def run_refit(args: argparse.Namespace) -> int:
+    if not (args.out or args.register or args.upload):
+        print("promptserve refit-head: say where the result goes: --out, --register or --upload")
+        return 2
+    from app.training.run import refit_task
+
+    try:
+        return refit_task(args, command=shlex.join(["promptserve", *args.argv]))
+    except (ValueError, RuntimeError, PromptserveError) as exc:  # bad data, task or upload
+        print(f"promptserve refit-head: {exc}", file=sys.stderr)
+        return 2
 
 
 def config_record(config: TrainConfig) -> dict[str, Any]:

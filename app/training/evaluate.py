@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -21,17 +21,39 @@ def predict_local(
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
 ) -> list[str]:
     """Labels as the server would answer them: the same tokenizer cut, engine and precision."""
+    predicted: list[str] = [""] * len(texts)
+    for chunk, rows in _batches(engine, spec, texts, batch_size, max_text_chars):
+        for i, row_logits in zip(chunk, engine.forward(rows), strict=True):
+            predicted[i] = spec.labels[int(torch.argmax(row_logits))]
+    return predicted
+
+
+def served_features(
+    engine: Engine,
+    spec: TaskSpec,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+) -> torch.Tensor:
+    """Each text's pooled output under the task's prompt, as the server computes it before the
+    head: fp32 [texts, hidden] on the CPU, in input order."""
+    features = torch.empty(len(texts), engine.backbone.hidden_size)
+    for chunk, rows in _batches(engine, spec, texts, batch_size, max_text_chars):
+        features[torch.tensor(chunk)] = engine.pooled(rows).cpu()
+    return features
+
+
+def _batches(
+    engine: Engine, spec: TaskSpec, texts: Sequence[str], batch_size: int, max_text_chars: int
+) -> Iterator[tuple[list[int], list[Row]]]:
+    """(input indices, their rows) in batches of similar length, as the server tokenizes them."""
     task = engine.to_device(spec, task="eval", version=0)
     tokenizer = TextTokenizer(engine.backbone.tokenizer, max_text_chars)
     tokenized = tokenizer(list(texts), engine.max_text_tokens(spec.prompt_len))
     order = sorted(range(len(texts)), key=lambda i: len(tokenized[i].input_ids))
-    predicted: list[str] = [""] * len(texts)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        logits = engine.forward([Row(tokenized[i].input_ids, task) for i in chunk])
-        for i, row_logits in zip(chunk, logits, strict=True):
-            predicted[i] = spec.labels[int(torch.argmax(row_logits))]
-    return predicted
+        yield chunk, [Row(tokenized[i].input_ids, task) for i in chunk]
 
 
 def predict_remote(

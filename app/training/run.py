@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from app.engine import Engine
 from app.task import TaskSpec
 from app.training import data
 from app.training.evaluate import predict_local, predict_remote
+from app.training.scores import Scores, score
 from app.training.trainer import TrainConfig, TrainResult, train
 
 log = logging.getLogger(__name__)
@@ -80,18 +82,69 @@ def predict_for_eval(
         labels = tuple(_labels_of(record, version))
         predicted, version = predict_remote(args.url, args.task, dataset.texts, args.token, version)
         return labels, predicted, version
+    backbone = load_backbone(args.backbone, args.device)
+    spec, version = _read_task(args, backbone)
+    return spec.labels, predict_local(Engine(backbone), spec, dataset.texts), version
+
+
+def refit_task(args: argparse.Namespace, command: str) -> int:
+    """`promptserve refit-head`: the task's prompt kept, its head fitted again on --data."""
+    from app.training.refit import refit_head
+
+    dataset = data.load(args.data)
+    eval_data = data.load(args.eval) if args.eval else None
+    backbone = load_backbone(args.backbone, args.device)
+    engine = Engine(backbone)
+    spec, version = _read_task(args, backbone)
+    refit = refit_head(engine, spec, dataset, args.folds, args.seed)
+    record = {
+        "command": command,
+        "of_version": version,
+        "data_file": str(dataset.path),
+        "data_sha256": data.sha256(dataset.path),
+        **refit.record(args.folds, args.seed),
+    }
+    log.info(
+        "head refit: L2 %.0e, %d-fold accuracy %.4f over %d rows (%.1f s)",
+        refit.l2, args.folds, refit.cv_accuracy, refit.examples, refit.seconds,
+    )  # fmt: skip
+    # The prompt's training record stays; the held-out scores are this head's, or none.
+    metrics = {k: v for k, v in spec.metrics.items() if k != "eval"}
+    metrics["head_refit"] = record
+    if eval_data is not None:
+        data.check_known_labels(eval_data, spec.labels)
+        predicted = predict_local(engine, refit.spec, eval_data.texts)
+        scores = score(eval_data.labels, predicted, spec.labels)
+        metrics["eval"] = _eval_record(eval_data.path, scores)
+        log.info("eval on %s: accuracy %.4f", eval_data.path, scores.accuracy)
+    new_spec = replace(refit.spec, metrics=metrics)
+    destination = argparse.Namespace(**vars(args))
+    destination.prompts_dir = args.prompts_dir if args.register else None
+    _deliver(destination, prompt_file.encode(new_spec, backbone.identity), backbone)
+    return 0
+
+
+def _eval_record(path: Path, scores: Scores) -> dict[str, Any]:
+    return {
+        "file": str(path),
+        "sha256": data.sha256(path),
+        "examples": scores.examples,
+        "accuracy": round(scores.accuracy, 4),
+        "macro_f1": round(scores.macro_f1, 4),
+    }
+
+
+def _read_task(args: argparse.Namespace, backbone: Backbone) -> tuple[TaskSpec, int]:
+    """The task named by --file, or by --task (and --version) in --prompts-dir."""
     from app.registry import Registry
 
-    backbone = load_backbone(args.backbone, args.device)
     if args.file:
         spec, metadata = prompt_file.decode(Path(args.file).read_bytes(), backbone.identity)
-        version = int(metadata.get("version", 0))
-        return spec.labels, predict_local(Engine(backbone), spec, dataset.texts), version
+        return spec, int(metadata.get("version", 0))
     registry = Registry(args.prompts_dir, backbone.identity, backbone.max_prompt_len)
     registry.load()
     info = registry.resolve(args.task, args.version)
-    spec = registry.read_spec(args.task, info.version)
-    return spec.labels, predict_local(Engine(backbone), spec, dataset.texts), info.version
+    return registry.read_spec(args.task, info.version), info.version
 
 
 def _labels_of(record: dict[str, Any], version: int) -> list[str]:
@@ -111,8 +164,6 @@ def _with_record(
     backbone: Backbone,
 ) -> TaskSpec:
     """The best epoch's task, carrying its eval scores and how it was made."""
-    from dataclasses import asdict, replace
-
     history = result.history
     training = {
         "command": command,
@@ -130,13 +181,7 @@ def _with_record(
     metrics: dict[str, Any] = {"training": training}
     best_scores = result.best_scores
     if eval_data is not None and best_scores is not None:
-        metrics["eval"] = {
-            "file": str(eval_data.path),
-            "sha256": data.sha256(eval_data.path),
-            "examples": best_scores.examples,
-            "accuracy": round(best_scores.accuracy, 4),
-            "macro_f1": round(best_scores.macro_f1, 4),
-        }
+        metrics["eval"] = _eval_record(eval_data.path, best_scores)
     return replace(result.spec, description=args.description, metrics=metrics)
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from logreg import fit, select_l2
 from run_env import (
     add_common_args,
     apply_threads,
@@ -33,6 +32,8 @@ from scoring import accuracy, macro_f1
 from sentence_embed import embed, load_encoder, max_seq_length, normalizes
 from task_data import load_task, parse_tasks
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from app.training.logreg import fit, select_l2
 
 log = logging.getLogger("probe")
 

@@ -1,5 +1,6 @@
 """Multinomial logistic regression with an L2 penalty, fitted full-batch with L-BFGS, and the choice
-of the penalty on a validation split carved from the training rows (never the test split)."""
+of the penalty on rows held out from the training rows (never the test split): one validation
+split (`select_l2`) or k folds (`cross_validate_l2`)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ class LogisticModel:
 
     def predict(self, features: torch.Tensor) -> list[int]:
         return self.logits(features).argmax(dim=-1).tolist()
+
+    def folded(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same classifier on raw features: (W [labels, features], b [labels]) with
+        features @ W.T + b equal to `logits(features)`."""
+        weight = self.weight / self.scale  # [labels, features]
+        return weight, self.bias - weight @ self.mean
 
 
 def fit(
@@ -103,4 +110,35 @@ def select_l2(
         scores[f"{l2:.0e}"] = accuracy
         if accuracy > best_accuracy:
             best_l2, best_accuracy = l2, accuracy
+    return best_l2, scores
+
+
+def cross_validate_l2(
+    features: torch.Tensor,
+    label_ids: torch.Tensor,
+    num_labels: int,
+    folds: int,
+    seed: int,
+    grid: list[float] | None = None,
+) -> tuple[float, dict[str, float]]:
+    """The L2 with the best k-fold accuracy over all the rows (ties: the stronger penalty), and
+    every L2's k-fold accuracy. Each row is scored once, by the fit that did not see it."""
+    if not 2 <= folds <= len(label_ids):
+        raise ValueError(f"{folds} folds for {len(label_ids)} rows: need 2 <= folds <= rows")
+    generator = torch.Generator().manual_seed(seed)
+    parts = torch.randperm(len(label_ids), generator=generator).to(features.device).chunk(folds)
+    scores: dict[str, float] = {}
+    best_l2, best_accuracy = -1.0, -1.0
+    starts: list[LogisticModel | None] = [None] * folds
+    for l2 in sorted(grid or L2_GRID, reverse=True):  # strongest first: a tie keeps it
+        correct = 0
+        for k, held in enumerate(parts):
+            kept = torch.cat([part for j, part in enumerate(parts) if j != k])
+            model = fit(features[kept], label_ids[kept], num_labels, l2, start=starts[k])
+            starts[k] = model
+            predicted = model.logits(features[held]).argmax(dim=-1)
+            correct += int((predicted == label_ids[held]).sum())
+        scores[f"{l2:.0e}"] = correct / len(label_ids)
+        if scores[f"{l2:.0e}"] > best_accuracy:
+            best_l2, best_accuracy = l2, scores[f"{l2:.0e}"]
     return best_l2, scores
