@@ -1,12 +1,22 @@
-"""POST /classify."""
+"""POST /classify: the hot path, kept lean.
+
+Every request pays for what this route asks of the framework, on the one thread that serves all
+HTTP beside the model's threads. So the route takes the bare Request: no dependencies to solve,
+the body parsed and validated in one pydantic call, and the answer serialised once and returned
+as bytes (FastAPI would validate and serialise it a second time). The OpenAPI schema still
+documents the body and the response. Measured in BENCHMARKS.md ("Fifth run"): the HTTP
+thread's CPU per request fell by 5-7 %.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from app.api.admission import STATE_KEY
-from app.api.auth import require_classify
-from app.api.deps import MetricsDep, ServicesDep, SettingsDep
+from app.api.auth import check_bearer
+from app.api.deps import ready_services
 from app.api.disconnect import unless_disconnected
 from app.api.errors import ERROR_RESPONSES
 from app.api.schemas import ClassifyRequest, ClassifyResponse, PredictionOut
@@ -14,36 +24,53 @@ from app.errors import TooLarge
 
 router = APIRouter(tags=["classify"])
 
+REQUEST_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": ClassifyRequest.model_json_schema()}},
+}
+
 
 @router.post(
     "/classify",
     response_model=ClassifyResponse,
     response_model_exclude_none=True,
     responses=ERROR_RESPONSES,
-    dependencies=[Depends(require_classify)],
+    openapi_extra={"requestBody": REQUEST_BODY},
 )
-async def classify(
-    body: ClassifyRequest,
-    request: Request,
-    services: ServicesDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-) -> ClassifyResponse:
-    texts = body.texts()
-    if len(texts) > settings.max_client_batch:
-        raise TooLarge(f"{len(texts)} inputs; at most {settings.max_client_batch} per request")
+async def classify(request: Request) -> Response:
+    state = request.app.state
+    check_bearer(request, state.settings.classify_token)
+    services = ready_services(state)
+    body = parse_body(await request.body())
+    texts, most = body.texts(), state.settings.max_client_batch
+    if len(texts) > most:
+        raise TooLarge(f"{len(texts)} inputs; at most {most} per request")
     admission = getattr(request.state, STATE_KEY, None)  # held for us at the door
     work = services.classify.classify(
         body.task, texts, body.version, body.return_all_scores, admission
     )
     result = await unless_disconnected(request, work)
-    metrics.count_task(result.task)
-    predictions = [
-        PredictionOut(label=p.label, score=p.score, scores=p.scores) for p in result.predictions
-    ]
-    return ClassifyResponse(
+    state.metrics.count_task(result.task)
+    answer = ClassifyResponse(
         task=result.task,
         version=result.version,
-        predictions=predictions,
+        predictions=[
+            PredictionOut(label=p.label, score=p.score, scores=p.scores) for p in result.predictions
+        ],
         truncated=result.truncated,
     )
+    return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
+
+
+def parse_body(raw: bytes) -> ClassifyRequest:
+    """The JSON body, validated; problems raised as FastAPI reports them (422, located in body)."""
+    try:
+        return ClassifyRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = exc.errors(include_url=False, include_context=False, include_input=False)
+        for problem in problems:
+            if problem["type"] == "json_invalid":
+                problem["msg"] = f"malformed request body: {problem['msg']}"
+        raise RequestValidationError(
+            [{**problem, "loc": ("body", *problem["loc"])} for problem in problems]
+        ) from None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import State
 
 from app.backbone import Backbone
 from app.batcher import Batcher
@@ -31,11 +32,16 @@ class Services:
     batcher: Batcher
 
 
-async def get_services(request: Request) -> Services:
-    services: Services | None = request.app.state.services
-    if services is None or not request.app.state.ready:
+def ready_services(state: State) -> Services:
+    """The app's services once it is ready; NotReady (503) before."""
+    services: Services | None = state.services
+    if services is None or not state.ready:
         raise NotReady("the backbone is still loading; retry shortly")
     return services
+
+
+async def get_services(request: Request) -> Services:
+    return ready_services(request.app.state)
 
 
 async def get_settings(request: Request) -> Settings:
