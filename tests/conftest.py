@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from app.api.app import create_app
 from app.backbone import Backbone, load_backbone
 from app.settings import Settings
+from tests.helpers import prompt_bytes, random_spec, upload
 from tests.tiny_backbone import save_tiny_backbone
 
 
@@ -54,3 +55,10 @@ def make_client(tmp_path: Path, tiny_backbone: Backbone) -> Iterator:
 @pytest.fixture
 def client(make_client) -> TestClient:  # type: ignore[no-untyped-def]
     return make_client()
+
+
+@pytest.fixture
+def served(client):  # type: ignore[no-untyped-def]
+    """A client with one task, 't', at version 1."""
+    assert upload(client, "t", prompt_bytes(random_spec(32))).status_code == 201
+    return client

@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import assert_error, classify, prompt_bytes, random_spec, upload
-
-
-@pytest.fixture
-def served(client: TestClient) -> TestClient:
-    assert upload(client, "t", prompt_bytes(random_spec(32))).status_code == 201
-    return client
+from tests.helpers import assert_error, classify
 
 
 @pytest.mark.parametrize(
