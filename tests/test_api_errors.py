@@ -99,6 +99,22 @@ def test_a_malformed_classify_body_is_422_naming_the_problem(
     assert_error(r, 422, "InvalidRequest", says)
 
 
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", None]
+)
+def test_a_classify_body_is_read_as_json_only_under_a_json_content_type(
+    served: TestClient, content_type: str | None
+) -> None:
+    """A valid JSON body under another content type (what a browser may send cross-site without
+    a preflight) is refused, as FastAPI's strict content type did before the lean route."""
+    body = json.dumps({"task": "t", "inputs": ["fine"]}).encode()
+    headers = {"content-type": content_type} if content_type else {}
+    r = served.post("/classify", content=body, headers=headers)
+    assert_error(r, 422, "InvalidRequest", "content-type application/json")
+    for accepted in ("application/json; charset=utf-8", "application/vnd.api+json"):
+        assert served.post("/classify", content=body, headers={"content-type": accepted}).is_success
+
+
 def test_a_malformed_upload_is_422(served: TestClient) -> None:
     """Regression: bodies the framework could not parse (bad multipart, bad UTF-8) answered 400."""
     assert_error(served.put("/prompts/t", data={"labels": "[]"}), 422, "InvalidRequest", "file")

@@ -41,7 +41,7 @@ async def classify(request: Request) -> Response:
     state = request.app.state
     check_bearer(request, state.settings.classify_token)
     services = ready_services(state)
-    body = parse_body(await request.body())
+    body = parse_body(request.headers.get("content-type", ""), await request.body())
     texts, most = body.texts(), state.settings.max_client_batch
     if len(texts) > most:
         raise TooLarge(f"{len(texts)} inputs; at most {most} per request")
@@ -62,8 +62,25 @@ async def classify(request: Request) -> Response:
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
 
 
-def parse_body(raw: bytes) -> ClassifyRequest:
-    """The JSON body, validated; problems raised as FastAPI reports them (422, located in body)."""
+def parse_body(content_type: str, raw: bytes) -> ClassifyRequest:
+    """The JSON body, validated; problems raised as FastAPI reports them (422, located in body).
+
+    Like FastAPI's strict default, only a JSON content type is read as JSON: a text/plain or
+    form body (what a browser may send cross-site without asking) is refused."""
+    kind = content_type.partition(";")[0].strip().lower()
+    if not (
+        kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+    ):
+        shown = kind or "none"
+        raise RequestValidationError(
+            [
+                {
+                    "type": "content_type",
+                    "loc": ("body",),
+                    "msg": f"expected Content-Type application/json, got {shown}",
+                }
+            ]
+        )
     try:
         return ClassifyRequest.model_validate_json(raw)
     except ValidationError as exc:
