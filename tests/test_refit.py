@@ -146,3 +146,25 @@ def test_refit_head_cli_reports_bad_input_without_a_traceback(
     no_file = tmp_path / "absent.jsonl"
     assert main(["refit-head", "--task", "x", "--data", str(no_file), *missing, *common]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_refit_head_cli_reads_a_file_and_writes_a_file(
+    tmp_path: Path,
+    tiny_backbone_dir: Path,
+    tiny_backbone: Backbone,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where the default --prompts-dir would be written
+    start = replace(
+        random_spec(tiny_backbone.hidden_size, num_labels=2), labels=("negative", "positive")
+    )
+    source, out = tmp_path / "mood.safetensors", tmp_path / "refit.safetensors"
+    source.write_bytes(prompt_file.encode(start, tiny_backbone.identity))
+    rows = write_jsonl(tmp_path / "rows.jsonl", synthetic(120, seed=9))
+    common = ["--backbone", str(tiny_backbone_dir), "--device", "cpu"]
+    refit = ["refit-head", "--task", "mood", "--file", str(source), "--data", str(rows)]
+    assert main([*refit, "--folds", "2", "--out", str(out), *common]) == 0
+    spec, _ = prompt_file.decode(out.read_bytes(), tiny_backbone.identity)
+    assert torch.equal(spec.prompt, start.prompt) and spec.labels == start.labels
+    assert spec.metrics["head_refit"]["folds"] == 2 and "eval" not in spec.metrics
+    assert not (tmp_path / "prompts").exists()  # --out only: no registry read or written
