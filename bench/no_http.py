@@ -11,9 +11,11 @@ Measured one after another in this process, with the server's own settings and c
    on the same worker layout (on CPU, 2 threads of 1 torch thread): the engine with no server.
 3. **fixed**: as many batches of (a)'s shape (32 rows of prompt + the texts' mean length, one
    length): (a) through the engine.
+4. **raw**: the backbone alone on inputs of that shape, the same threads: (a) itself.
 
 Ratios: service / replay is what the batcher, the tokenizer and the threads around the model
-cost; replay / fixed is what real text lengths and padding cost. The HTTP layer's own cost is
+cost; replay / fixed is what real text lengths and padding cost; fixed / raw is the engine's own
+cost (gathering prompts, pooling, heads). The HTTP layer's own cost is
 (b) from run_bench.py against `service`, measured in the same minutes (this VM drifts by 10 %).
 """
 
@@ -87,20 +89,34 @@ async def service_rate(
     return rate, recording
 
 
-def replay_rate(engine: Engine, task: Any, batches: list[list[int]], workers: int) -> float:
-    """Rows/s of these batches' shapes through Engine.forward, `workers` threads at once."""
+def replay_rate(
+    engine: Engine, task: Any, batches: list[list[int]], workers: int, raw: bool = False
+) -> float:
+    """Rows/s of these batches' shapes through Engine.forward (or, `raw`, the backbone alone on
+    [rows, prompt + length] inputs), `workers` threads at once."""
     built = [[Row([101] + [2000 + n % 97] * (n - 2) + [102], task) for n in b] for b in batches]
     rates: list[float] = []
+    backbone, seq = engine.backbone, task.prompt_len
+
+    def run(batch: list[Row]) -> None:
+        if not raw:
+            engine.forward(batch)
+            return
+        shape = (len(batch), seq + max(len(row.input_ids) for row in batch))
+        embeds = torch.zeros(*shape, backbone.hidden_size, dtype=task.prompt.dtype)
+        with torch.inference_mode():
+            mask = torch.ones(shape, dtype=torch.long, device=backbone.device)
+            backbone.encode(embeds.to(backbone.device), mask)
 
     def worker(k: int) -> None:
-        if engine.backbone.device.type == "cpu":
+        if backbone.device.type == "cpu":
             torch.set_num_threads(1)  # the server's CPU layout: one torch thread a worker
         mine = built[k::workers]
         for batch in mine[:2]:
-            engine.forward(batch)
+            run(batch)
         rows, started = 0, time.perf_counter()
         for batch in mine:
-            engine.forward(batch)
+            run(batch)
             rows += len(batch)
         rates.append(rows / (time.perf_counter() - started))
 
@@ -137,7 +153,7 @@ def main() -> int:
     task = engine.to_device(tasks.read_spec(TASK, 1), TASK, 1)
     workers = 2 if backbone.device.type == "cpu" else 1
     mean_len = round(statistics.mean(len(backbone.tokenizer(t)["input_ids"]) for t in texts))
-    results: dict[str, list[float]] = {"service": [], "replay": [], "fixed": []}
+    results: dict[str, list[float]] = {"service": [], "replay": [], "fixed": [], "raw": []}
     for round_ in range(args.rounds):
         rate, batches = asyncio.run(
             service_rate(settings, backbone, texts, args.seconds, args.concurrency)
@@ -146,18 +162,21 @@ def main() -> int:
         results["replay"].append(replay_rate(engine, task, batches, workers))
         fixed = [[mean_len] * 32 for _ in range(sum(map(len, batches)) // 32)]
         results["fixed"].append(replay_rate(engine, task, fixed, workers))
+        results["raw"].append(replay_rate(engine, task, fixed, workers, raw=True))
         rows = sum(map(len, batches))
         print(
             f"round {round_ + 1}: service {rate:.1f} req/s ({len(batches)} batches, "
             f"{rows / len(batches):.1f} rows each); replay {results['replay'][-1]:.1f} rows/s; "
-            f"fixed (32 x {mean_len} tokens) {results['fixed'][-1]:.1f} rows/s",
+            f"fixed (32 x {mean_len} tokens) {results['fixed'][-1]:.1f} rows/s; "
+            f"raw {results['raw'][-1]:.1f} rows/s",
             flush=True,
         )
     medians = {key: statistics.median(values) for key, values in results.items()}
     ratios = {
         "service/replay": medians["service"] / medians["replay"],
         "replay/fixed": medians["replay"] / medians["fixed"],
-        "service/fixed": medians["service"] / medians["fixed"],
+        "fixed/raw": medians["fixed"] / medians["raw"],
+        "service/raw": medians["service"] / medians["raw"],
     }
     print("medians:", {k: round(v, 1) for k, v in medians.items()})
     print("ratios:", {k: round(v, 3) for k, v in ratios.items()})
