@@ -24,7 +24,3 @@ def check_bearer(request: Request, expected: SecretStr | None) -> None:
 
 async def require_admin(request: Request) -> None:
     check_bearer(request, request.app.state.settings.admin_token)
-
-
-async def require_classify(request: Request) -> None:
-    check_bearer(request, request.app.state.settings.classify_token)

@@ -138,7 +138,7 @@ def cross_validate_l2(
             starts[k] = model
             predicted = model.logits(features[held]).argmax(dim=-1)
             correct += int((predicted == label_ids[held]).sum())
-        scores[f"{l2:.0e}"] = correct / len(label_ids)
-        if scores[f"{l2:.0e}"] > best_accuracy:
-            best_l2, best_accuracy = l2, scores[f"{l2:.0e}"]
+        accuracy = scores[f"{l2:.0e}"] = correct / len(label_ids)
+        if accuracy > best_accuracy:
+            best_l2, best_accuracy = l2, accuracy
     return best_l2, scores

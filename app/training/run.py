@@ -60,7 +60,7 @@ def train_task(args: argparse.Namespace, config: TrainConfig, command: str) -> i
     finally:
         if progress is not None:
             progress.close()
-    _deliver(args, finished(result), trainer_backbone)
+    _deliver(args, finished(result), trainer_backbone, register_in=args.prompts_dir)
     return 0
 
 
@@ -118,9 +118,8 @@ def refit_task(args: argparse.Namespace, command: str) -> int:
         metrics["eval"] = _eval_record(eval_data.path, scores)
         log.info("eval on %s: accuracy %.4f", eval_data.path, scores.accuracy)
     new_spec = replace(refit.spec, metrics=metrics)
-    destination = argparse.Namespace(**vars(args))
-    destination.prompts_dir = args.prompts_dir if args.register else None
-    _deliver(destination, prompt_file.encode(new_spec, backbone.identity), backbone)
+    payload = prompt_file.encode(new_spec, backbone.identity)
+    _deliver(args, payload, backbone, register_in=args.prompts_dir if args.register else None)
     return 0
 
 
@@ -185,18 +184,21 @@ def _with_record(
     return replace(result.spec, description=args.description, metrics=metrics)
 
 
-def _deliver(args: argparse.Namespace, payload: bytes, backbone: Backbone) -> None:
+def _deliver(
+    args: argparse.Namespace, payload: bytes, backbone: Backbone, register_in: Path | None
+) -> None:
+    """Write the task to --out, add it to the registry `register_in`, and PUT it to --upload."""
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         write_atomic(Path(args.out), payload)
         log.info("wrote %s (%d bytes)", args.out, len(payload))
-    if args.prompts_dir:
+    if register_in:
         from app.registry import Registry
 
-        registry = Registry(args.prompts_dir, backbone.identity, backbone.max_prompt_len)
+        registry = Registry(register_in, backbone.identity, backbone.max_prompt_len)
         registry.load()
         info = registry.add_version(args.task, payload)
-        log.info("registered %s version %d in %s", args.task, info.version, args.prompts_dir)
+        log.info("registered %s version %d in %s", args.task, info.version, register_in)
     if args.upload:
         import httpx
 
