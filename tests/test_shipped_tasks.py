@@ -4,7 +4,9 @@ and classify; on the real data (skipped when ../shared/data is absent) they scor
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,6 +20,7 @@ from app.training.evaluate import predict_local
 ROOT = Path(__file__).resolve().parent.parent
 PROMPTS = ROOT / "prompts"
 DATA = ROOT.parent / "shared" / "data"
+CHOSEN = json.loads((ROOT / "recipes" / "chosen.json").read_text())  # what ships, how it scored
 # task -> (data set, official held-out split, number of labels)
 SHIPPED = {
     "sentiment": ("sst2", "dev", 2),
@@ -67,7 +70,42 @@ def test_every_shipped_task_loads_with_its_provenance(registry: Registry) -> Non
         training = spec.metrics["training"]
         assert training["command"].startswith(f"promptserve train --task {task} ")
         assert len(training["train_sha256"]) == 64 and training["config"]["seed"] == 0
-        assert 0 < spec.metrics["eval"]["accuracy"] <= 1
+        if "eval" in spec.metrics:  # trained with a validation split (without: on every row)
+            assert 0 < spec.metrics["eval"]["accuracy"] <= 1
+
+
+def test_the_active_versions_are_the_ones_recorded_as_shipped(registry: Registry) -> None:
+    for task in SHIPPED:
+        assert registry.resolve(task).version == CHOSEN[task]["shipped"]["version"], task
+
+
+def test_the_reproduce_script_trains_what_ships(registry: Registry) -> None:
+    """recipes/make_tasks.py builds, for each task, the training command its shipped file
+    records: the same options, and the validation split only where the file had one."""
+    from recipes.make_tasks import on_every_row
+    from recipes.sweep import job_commands
+
+    paths = {name: Path(f"{name}.jsonl") for name in ("train", "val", "test")}
+    for task, chosen in CHOSEN.items():
+        spec = registry.read_spec(task, chosen["shipped"]["version"])
+        recorded = _options(shlex.split(spec.metrics["training"]["command"])[2:])
+        options = SimpleNamespace(epochs_scale=chosen["epochs_scale"], device="auto")
+        built = job_commands(task, chosen["config"], paths, Path("work"), options)[0]
+        if "final" in chosen:
+            built = on_every_row(built, Path("every-row.jsonl"), chosen["final"]["epochs"])
+        assert _options(built[4:]) == recorded, task
+
+
+def _options(argv: list[str]) -> dict[str, str]:
+    """Flags and values of a train command, without the paths and run-only flags."""
+    flags = {}
+    for i, arg in enumerate(argv):
+        if arg.startswith("--"):
+            value = argv[i + 1] if i + 1 < len(argv) else ""
+            flags[arg] = "" if value.startswith("--") else value
+    for run_only in ("--train", "--eval", "--out", "--device", "--no-progress"):
+        flags.pop(run_only, None)
+    return {**flags, "validated": str("--eval" in argv)}
 
 
 @pytest.mark.parametrize("task", sorted(OBVIOUS))
@@ -90,11 +128,6 @@ def test_shipped_tasks_score_as_recorded_on_held_out_rows(
     spec = registry.read_spec(task, registry.resolve(task).version)
     predicted = predict_local(Engine(backbone), spec, texts)
     accuracy = sum(p == y for p, y in zip(predicted, labels, strict=True)) / len(labels)
-    recorded = json.loads((ROOT / "recipes" / "sweep-h100.json").read_text())
-    test_accuracy = next(
-        job["test_accuracy"]
-        for job in recorded["jobs"]
-        if job["task"] == task and job["config"] == recorded["chosen"][task]
-    )
+    test_accuracy = CHOSEN[task]["shipped"]["test_accuracy"]
     # 150 rows, CPU vs GPU bf16: a loose bar that still catches a broken task or engine.
     assert accuracy >= test_accuracy - 0.08, (task, accuracy, test_accuracy)
