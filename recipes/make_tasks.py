@@ -9,7 +9,7 @@ trained once more on every training row (the validation rows included, so no ear
 the epochs the validation run kept, as its shipped version was. The same
 seed on the same machine gives the same prompt; on another machine (CPU vs GPU) the figures can
 differ slightly. On this project's 2-core CPU it takes hours (SST-2 alone is 60k examples x 4
-epochs at roughly 60-100 examples/s); on one H100 a few minutes.
+epochs at roughly 60-170 examples/s); on one H100 a few minutes.
 """
 
 from __future__ import annotations
