@@ -96,6 +96,8 @@ def refit_task(args: argparse.Namespace, command: str) -> int:
     backbone = load_backbone(args.backbone, args.device)
     engine = Engine(backbone)
     spec, version = _read_task(args, backbone)
+    if eval_data is not None:
+        data.check_known_labels(eval_data, spec.labels)  # before the minutes of fitting
     refit = refit_head(engine, spec, dataset, args.folds, args.seed)
     record = {
         "command": command,
@@ -112,7 +114,6 @@ def refit_task(args: argparse.Namespace, command: str) -> int:
     metrics = {k: v for k, v in spec.metrics.items() if k != "eval"}
     metrics["head_refit"] = record
     if eval_data is not None:
-        data.check_known_labels(eval_data, spec.labels)
         predicted = predict_local(engine, refit.spec, eval_data.texts)
         scores = score(eval_data.labels, predicted, spec.labels)
         metrics["eval"] = _eval_record(eval_data.path, scores)
