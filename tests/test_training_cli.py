@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from app import prompt_file
 from app.backbone import Backbone
@@ -132,3 +133,45 @@ def test_the_cli_reports_bad_data_without_a_traceback(
     path.write_text('{"text": "x", "label": "a"}\n')
     assert main(["train", "--task", "x", "--train", str(path), "--out", str(tmp_path / "o")]) == 2
     assert "need at least two" in capsys.readouterr().err
+
+
+def test_train_can_start_from_a_trained_prompt_and_refuses_bad_ones(
+    tmp_path: Path,
+    tiny_backbone_dir: Path,
+    tiny_backbone: Backbone,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    train_file = write_jsonl(tmp_path / "train.jsonl", synthetic(64, seed=1))
+    common = ["--train", str(train_file), "--epochs", "1", "--precision", "fp32", "--no-progress"]
+    common += ["--backbone", str(tiny_backbone_dir), "--device", "cpu"]
+    source = tmp_path / "source.safetensors"
+    assert main(["train", "--task", "a", "--prompt-len", "4", "--out", str(source), *common]) == 0
+
+    def train_from(*flags: str) -> int:
+        out = tmp_path / "b.safetensors"
+        return main(["train", "--task", "b", "--out", str(out), *flags, *common])
+
+    # With both learning rates at zero the prompt stays where it started: the source's.
+    frozen = ["--prompt-lr", "0", "--head-lr", "0", "--prompt-len", "4"]
+    assert train_from("--init", "prompt", "--init-prompt", str(source), *frozen) == 0
+    started, _ = prompt_file.decode(source.read_bytes(), tiny_backbone.identity)
+    result = (tmp_path / "b.safetensors").read_bytes()
+    trained, _ = prompt_file.decode(result, tiny_backbone.identity)
+    assert torch.equal(trained.prompt, started.prompt)
+    training = trained.metrics["training"]
+    assert training["config"]["init_prompt"] == str(source)
+    assert training["init_prompt_sha256"] == data.sha256(source)
+
+    capsys.readouterr()
+    assert train_from("--init", "prompt", "--init-prompt", str(source), "--prompt-len", "5") == 2
+    assert "the init prompt has 4 vectors" in capsys.readouterr().err
+    assert train_from("--init-prompt", str(source)) == 2
+    assert "--init-prompt needs --init prompt" in capsys.readouterr().err
+    assert train_from("--init", "prompt") == 2
+    assert "needs a prompt file" in capsys.readouterr().err
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a prompt file")
+    assert train_from("--init", "prompt", "--init-prompt", str(junk)) == 2
+    assert f"--init-prompt {junk}:" in capsys.readouterr().err
+    assert train_from("--init", "prompt", "--init-prompt", str(tmp_path / "missing")) == 2
+    assert "No such file" in capsys.readouterr().err

@@ -1,14 +1,20 @@
-"""Initial values for a soft prompt: vocabulary, label-name, text or random embeddings."""
+"""Initial values for a soft prompt: vocabulary, label-name, text or random embeddings, or a
+prompt trained before (another task's: prompt transfer, Vu et al. 2022; or this task's own)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
-Init = Literal["vocab", "labels", "text", "random"]
-INITS: tuple[Init, ...] = ("vocab", "labels", "text", "random")
+from app import prompt_file
+from app.errors import PromptserveError
+from app.prompt_file import BackboneIdentity
+
+Init = Literal["vocab", "labels", "text", "random", "prompt"]
+INITS: tuple[Init, ...] = ("vocab", "labels", "text", "random", "prompt")
 # Sample "vocab" vectors from the common tokens: rare ones' embeddings are poorly trained.
 COMMON_TOKENS = 5000
 
@@ -21,8 +27,14 @@ def initial_prompt(
     generator: torch.Generator,
     labels: tuple[str, ...] = (),
     text: str | None = None,
+    source: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """A [prompt_len, hidden] fp32 tensor (Lester et al. 2021, section 3.2)."""
+    """A [prompt_len, hidden] fp32 tensor (Lester et al. 2021, section 3.2).
+
+    `source` is the prompt that init "prompt" starts from (see `prompt_from_file`).
+    """
+    if init == "prompt":
+        return _from_source(source, prompt_len)
     embeddings = embeddings.detach().float().cpu()
     if init == "random":
         # The embedding table's own scale, so the prompt starts where real inputs live.
@@ -45,6 +57,26 @@ def initial_prompt(
     if ids:
         prompt[: len(ids)] = embeddings[torch.tensor(ids)]
     return prompt
+
+
+def prompt_from_file(path: str | Path, backbone: BackboneIdentity) -> torch.Tensor:
+    """The prompt of a prompt file made for `backbone`; ValueError naming the file otherwise."""
+    try:
+        spec, _ = prompt_file.decode(Path(path).read_bytes(), backbone)
+    except (OSError, PromptserveError) as exc:
+        raise ValueError(f"--init-prompt {path}: {exc}") from exc
+    return spec.prompt
+
+
+def _from_source(source: torch.Tensor | None, prompt_len: int) -> torch.Tensor:
+    if source is None:
+        raise ValueError("init 'prompt' needs a prompt file (--init-prompt FILE)")
+    if source.shape[0] != prompt_len:
+        raise ValueError(
+            f"the init prompt has {source.shape[0]} vectors but the prompt length is "
+            f"{prompt_len}: pass --prompt-len {source.shape[0]}"
+        )
+    return source.detach().float().cpu().clone()
 
 
 def _vocab_rows(

@@ -178,6 +178,8 @@ def _with_record(
         "device": _device_name(backbone.device),
         "torch": torch.__version__,
     }
+    if config.init_prompt:
+        training["init_prompt_sha256"] = data.sha256(Path(config.init_prompt))
     metrics: dict[str, Any] = {"training": training}
     best_scores = result.best_scores
     if eval_data is not None and best_scores is not None:

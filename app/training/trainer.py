@@ -21,7 +21,7 @@ from app.backbone import Backbone, cpu_has_native_bf16
 from app.task import Pooling, TaskSpec
 from app.training.data import Dataset, check_known_labels, check_training_labels
 from app.training.head_init import fit_probe, pooled_features
-from app.training.init import Init, initial_prompt
+from app.training.init import Init, initial_prompt, prompt_from_file
 from app.training.model import PromptClassifier, backbone_dropout, pad_batch
 from app.training.scores import Scores, score
 
@@ -36,6 +36,7 @@ class TrainConfig:
     prompt_len: int = 20
     init: Init = "labels"
     init_text: str | None = None
+    init_prompt: str | None = None  # a prompt file, for init "prompt"
     pooling: Pooling = "mean"
     epochs: int = 5
     prompt_lr: float = 3e-3
@@ -172,6 +173,11 @@ def _build_model(
         raise ValueError(
             f"prompt length {config.prompt_len} must be 1 to {backbone.max_prompt_len}"
         )
+    if config.init_prompt and config.init != "prompt":
+        raise ValueError(f"--init-prompt needs --init prompt (the init is {config.init!r})")
+    source = None
+    if config.init == "prompt" and config.init_prompt:
+        source = prompt_from_file(config.init_prompt, backbone.identity)
     embeddings = backbone.model.get_input_embeddings().weight
     prompt = initial_prompt(
         config.init,
@@ -181,6 +187,7 @@ def _build_model(
         generator,
         labels=labels,
         text=config.init_text,
+        source=source,
     )
     return PromptClassifier(backbone, prompt, len(labels), config.pooling).to(backbone.device)
 
