@@ -2,7 +2,7 @@
 # Issue 2's GPU checks in one go, for the lent GPU machine (Python 3.12 with torch and
 # transformers, no web stack, no network): install the carried wheels, show the GPU, build a
 # random-weight bert-base, run tests/test_gpu.py, run the benchmark at seq 128. About 3 minutes;
-# every step is time-boxed (530 s at worst), so one hang cannot eat the others' time.
+# every step is time-boxed (620 s at worst), so one hang cannot eat the others' time.
 #
 # Here first, once:  bench/gpu/prepare.sh   (fills .whl/: wheels, and the default backbone's
 #                                            tokenizer and fp16 weights; ~49 MB)
@@ -20,6 +20,7 @@
 #                  its uncased BERT tokenizer serves the random bert-base, its trained weights
 #                  the precision-agreement test
 #   DEVICE=NAME    the benchmark's device (default cuda; SMALL=1: auto)
+#   VARIANTS=0     skip the last step, (b) again with one torch thread per model worker
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-./out}
@@ -91,6 +92,15 @@ step "benchmark" 200 "$PYTHON" bench/run_bench.py --device "$DEVICE" --backbone 
   --quiet-timeout 5 --ready-timeout 90 --work-dir "$WORK/bench" --json "$OUT/bench.json" \
   "${bench_flags[@]}"
 cp "$WORK"/bench/promptserve.log "$WORK"/bench/textbook.log "$OUT"/ 2>/dev/null
+# The first GPU run's lead suspect for (b)'s idle GPU: the model worker's 16 OpenMP threads for
+# its small CPU-side work. (b) again with one torch thread in the worker (bench-1thread.json).
+if [ "${VARIANTS:-1}" = 1 ]; then
+  step "benchmark (b), one torch thread per model worker" 90 "$PYTHON" bench/run_bench.py \
+    --device "$DEVICE" --backbone "$BACKBONE" --precision bf16 --prompt-len 20 --text-tokens 108 \
+    --loadgen asyncio --rounds 1 --quiet-timeout 5 --ready-timeout 90 --parts promptserve \
+    --work-dir "$WORK/bench-1thread" --json "$OUT/bench-1thread.json" "${bench_flags[@]}" \
+    --server-arg=--threads-per-worker=1
+fi
 
 echo
 if [ ${#failed[@]} -eq 0 ]; then
