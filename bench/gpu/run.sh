@@ -87,18 +87,16 @@ step "build backbone $BACKBONE" 90 \
 step "GPU tests" 120 env PROMPTSERVE_GPU_TEST_BACKBONE="$BACKBONE" \
   PROMPTSERVE_GPU_TEST_TRAINED_BACKBONE="$TRAINED" \
   "$PYTHON" -m pytest tests/test_gpu.py -rA -p no:cacheprovider
-step "benchmark" 200 "$PYTHON" bench/run_bench.py --device "$DEVICE" --backbone "$BACKBONE" \
-  --precision bf16 --prompt-len 20 --text-tokens 108 --loadgen asyncio --rounds 1 \
-  --quiet-timeout 5 --ready-timeout 90 --work-dir "$WORK/bench" --json "$OUT/bench.json" \
-  "${bench_flags[@]}"
+bench=("$PYTHON" bench/run_bench.py --device "$DEVICE" --backbone "$BACKBONE" --precision bf16
+       --prompt-len 20 --text-tokens 108 --loadgen asyncio --rounds 1 --quiet-timeout 5
+       --ready-timeout 90 "${bench_flags[@]}")
+step "benchmark" 200 "${bench[@]}" --work-dir "$WORK/bench" --json "$OUT/bench.json"
 cp "$WORK"/bench/promptserve.log "$WORK"/bench/textbook.log "$OUT"/ 2>/dev/null
 # The first GPU run's lead suspect for (b)'s idle GPU: the model worker's 16 OpenMP threads for
 # its small CPU-side work. (b) again with one torch thread in the worker (bench-1thread.json).
 if [ "${VARIANTS:-1}" = 1 ]; then
-  step "benchmark (b), one torch thread per model worker" 90 "$PYTHON" bench/run_bench.py \
-    --device "$DEVICE" --backbone "$BACKBONE" --precision bf16 --prompt-len 20 --text-tokens 108 \
-    --loadgen asyncio --rounds 1 --quiet-timeout 5 --ready-timeout 90 --parts promptserve \
-    --work-dir "$WORK/bench-1thread" --json "$OUT/bench-1thread.json" "${bench_flags[@]}" \
+  step "benchmark (b), one torch thread per model worker" 90 "${bench[@]}" --parts promptserve \
+    --work-dir "$WORK/bench-1thread" --json "$OUT/bench-1thread.json" \
     --server-arg=--threads-per-worker=1
 fi
 
