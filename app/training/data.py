@@ -1,10 +1,15 @@
-"""Labelled text data for training and evaluation: JSONL or CSV files of (text, label) rows."""
+"""Labelled text data for training and evaluation: JSONL or CSV files of (text, label) rows.
+
+JSONL rows may also carry a teacher's `soft_label`: {label: probability}, on every row or none,
+for distillation (`train --distill-weight`).
+"""
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +23,7 @@ class Dataset:
     texts: list[str]
     labels: list[str]
     path: Path
+    soft_labels: list[dict[str, float]] | None = None  # per row, normalised; None: none given
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -35,9 +41,18 @@ def load(path: str | Path) -> Dataset:
     rows = _read_csv(path) if path.suffix.lower() == ".csv" else _read_jsonl(path)
     if not rows:
         raise DataError(f"{path}: no examples")
-    texts = [text for text, _ in rows]
-    labels = [label for _, label in rows]
-    return Dataset(texts, labels, path)
+    texts = [text for text, _, _ in rows]
+    labels = [label for _, label, _ in rows]
+    soft = [soft for _, _, soft in rows]
+    with_soft = [number for number, row_soft in enumerate(soft) if row_soft is not None]
+    if not with_soft:
+        return Dataset(texts, labels, path)
+    if len(with_soft) < len(rows):
+        missing = next(number for number, row_soft in enumerate(soft, 1) if row_soft is None)
+        raise DataError(
+            f"{path}: example {missing} has no 'soft_label' while others do; give it on every row"
+        )
+    return Dataset(texts, labels, path, [row_soft for row_soft in soft if row_soft is not None])
 
 
 def check_training_labels(data: Dataset) -> tuple[str, ...]:
@@ -55,6 +70,16 @@ def check_known_labels(data: Dataset, known: tuple[str, ...]) -> None:
         )
 
 
+def check_soft_labels(data: Dataset, known: tuple[str, ...]) -> None:
+    for number, soft in enumerate(data.soft_labels or [], 1):
+        unknown = sorted(set(soft) - set(known))
+        if unknown:
+            raise DataError(
+                f"{data.path}: example {number}'s soft_label names label(s) {unknown[:10]} that "
+                f"no example has; the task's labels are {list(known)}"
+            )
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as file:
@@ -63,7 +88,10 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_jsonl(path: Path) -> list[tuple[str, str]]:
+Row = tuple[str, str, dict[str, float] | None]  # text, label, soft label
+
+
+def _read_jsonl(path: Path) -> list[Row]:
     rows = []
     with path.open(encoding="utf-8") as file:
         for number, line in enumerate(file, 1):
@@ -75,11 +103,14 @@ def _read_jsonl(path: Path) -> list[tuple[str, str]]:
                 raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
             if not isinstance(record, dict):
                 raise DataError(f"{path}:{number}: expected an object with 'text' and 'label'")
-            rows.append(_row(record, f"{path}:{number}"))
+            where = f"{path}:{number}"
+            text, label, _ = _row(record, where)
+            soft = record.get("soft_label")
+            rows.append((text, label, None if soft is None else _soft_label(soft, where)))
     return rows
 
 
-def _read_csv(path: Path) -> list[tuple[str, str]]:
+def _read_csv(path: Path) -> list[Row]:
     with path.open(encoding="utf-8", newline="") as file:
         reader = csv.DictReader(file)
         missing = {"text", "label"} - set(reader.fieldnames or [])
@@ -90,7 +121,7 @@ def _read_csv(path: Path) -> list[tuple[str, str]]:
         return [_row(record, f"{path}:{number}") for number, record in enumerate(reader, 2)]
 
 
-def _row(record: dict[str, object], where: str) -> tuple[str, str]:
+def _row(record: dict[str, object], where: str) -> Row:
     missing = [key for key in ("text", "label") if key not in record or record[key] is None]
     if missing:
         raise DataError(f"{where}: missing field(s) {missing}")
@@ -102,4 +133,22 @@ def _row(record: dict[str, object], where: str) -> tuple[str, str]:
     label = str(label).strip()
     if not label:
         raise DataError(f"{where}: 'label' is empty")
-    return text, label
+    return text, label, None
+
+
+def _soft_label(value: object, where: str) -> dict[str, float]:
+    """{label: probability}: finite and non-negative, normalised here to sum to 1."""
+    problem = f"{where}: 'soft_label' must be an object of label: probability"
+    if not isinstance(value, dict) or not value:
+        raise DataError(problem)
+    probs = {}
+    for label, prob in value.items():
+        if isinstance(prob, bool) or not isinstance(prob, int | float):
+            raise DataError(f"{problem} (label {label!r} has {prob!r})")
+        if not math.isfinite(prob) or prob < 0:
+            raise DataError(f"{problem}, each finite and >= 0 (label {label!r} has {prob!r})")
+        probs[str(label).strip()] = float(prob)
+    total = sum(probs.values())
+    if total <= 0:
+        raise DataError(f"{problem}, not all zero")
+    return {label: prob / total for label, prob in probs.items()}

@@ -1,6 +1,7 @@
 """The training loop: only the soft prompt and the head learn; the backbone stays frozen.
 
-L(P, W, b) = -sum log p(y | [P; X]) with the serving forward, AdamW with separate learning
+L(P, W, b) = -sum log p(y | [P; X]) with the serving forward (optionally mixed with a teacher's
+soft labels: knowledge distillation, Hinton et al. 2015), AdamW with separate learning
 rates for prompt and head, linear warm-up and decay, batches of similar length, evaluation
 through the serving engine after each epoch, and the best epoch kept.
 """
@@ -19,7 +20,13 @@ from torch.nn import functional as F
 
 from app.backbone import Backbone, cpu_has_native_bf16
 from app.task import Pooling, TaskSpec
-from app.training.data import Dataset, check_known_labels, check_training_labels
+from app.training.data import (
+    DataError,
+    Dataset,
+    check_known_labels,
+    check_soft_labels,
+    check_training_labels,
+)
 from app.training.head_init import fit_probe, pooled_features
 from app.training.init import Init, initial_prompt, prompt_from_file
 from app.training.model import PromptClassifier, backbone_dropout, pad_batch
@@ -52,6 +59,10 @@ class TrainConfig:
     probe_l2: float = 1e-4
     dropout: float = 0.0  # dropout inside the frozen backbone while training (a regularizer)
     label_smoothing: float = 0.0
+    # Distillation: the loss is (1 - w) * cross-entropy on the labels + w * T^2 * KL(teacher_T ||
+    # student_T), both softened by temperature T; the teacher is each row's `soft_label`.
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
 
 
 @dataclass
@@ -112,6 +123,7 @@ def train(
     model = _build_model(config, backbone, labels, generator)
     ids = _tokenize(backbone, train_data.texts, config, model.prompt.shape[0])
     targets = torch.tensor([labels.index(label) for label in train_data.labels])
+    soft = _soft_targets(train_data, labels, config)
     steps_per_epoch = math.ceil(len(ids) / config.batch_size)
     optimizer, scheduler = _optimizer(model, config, steps_per_epoch * config.epochs)
     amp = autocast_dtype(config.precision, backbone.device)
@@ -138,7 +150,8 @@ def train(
         started, losses = time.perf_counter(), []
         with backbone_dropout(backbone.model, config.dropout):
             for batch in _batches(ids, config.batch_size, generator):
-                loss = _step(model, optimizer, scheduler, (ids, targets, batch), amp, config)
+                data = (ids, targets, soft, batch)
+                loss = _step(model, optimizer, scheduler, data, amp, config)
                 losses.append(loss)
                 if on_batch:
                     on_batch(loss, len(batch))
@@ -242,6 +255,38 @@ def _optimizer(
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def _soft_targets(
+    data: Dataset, labels: tuple[str, ...], config: TrainConfig
+) -> torch.Tensor | None:
+    """The teacher's probabilities, [rows, labels] in label order; None: no distilling."""
+    if not 0.0 <= config.distill_weight <= 1.0:
+        raise ValueError(f"distill weight must be in [0, 1], not {config.distill_weight}")
+    if config.distill_temperature <= 0:
+        raise ValueError(f"distill temperature must be > 0, not {config.distill_temperature}")
+    if config.distill_weight == 0:
+        return None
+    if data.soft_labels is None:
+        raise DataError(
+            f"{data.path}: distilling needs a 'soft_label' on every row "
+            "(recipes/teacher.py writes them from a fine-tuned teacher)"
+        )
+    check_soft_labels(data, labels)
+    return torch.tensor([[row.get(label, 0.0) for label in labels] for row in data.soft_labels])
+
+
+def _loss(
+    logits: torch.Tensor, targets: torch.Tensor, soft: torch.Tensor | None, config: TrainConfig
+) -> torch.Tensor:
+    hard = F.cross_entropy(logits, targets, label_smoothing=config.label_smoothing)
+    if soft is None:
+        return hard
+    t, weight = config.distill_temperature, config.distill_weight
+    teacher = F.log_softmax(soft.clamp_min(1e-12).log() / t, dim=-1)
+    student = F.log_softmax(logits / t, dim=-1)
+    kl = F.kl_div(student, teacher, log_target=True, reduction="batchmean")
+    return (1 - weight) * hard + weight * t * t * kl
+
+
 def _batches(
     ids: list[list[int]], batch_size: int, generator: torch.Generator
 ) -> Iterator[list[int]]:
@@ -260,18 +305,17 @@ def _step(
     model: PromptClassifier,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LambdaLR,
-    data: tuple[list[list[int]], torch.Tensor, list[int]],
+    data: tuple[list[list[int]], torch.Tensor, torch.Tensor | None, list[int]],
     amp: torch.dtype | None,
     config: TrainConfig,
 ) -> float:
-    ids, targets, batch = data
+    ids, targets, soft, batch = data
     device = model.prompt.device
     padded, lengths = pad_batch(ids, batch, model.pad_id)
     with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
         logits = model(padded.to(device), lengths.to(device))  # [batch, L]
-    loss = F.cross_entropy(
-        logits.float(), targets[batch].to(device), label_smoothing=config.label_smoothing
-    )
+    soft_batch = None if soft is None else soft[batch].to(device)
+    loss = _loss(logits.float(), targets[batch].to(device), soft_batch, config)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_([model.prompt, *model.head.parameters()], 1.0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +31,24 @@ from app.backbone import cpu_has_native_bf16
 BATCH = 32
 
 
-def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
+Logits = Callable[[list[str]], torch.Tensor]  # texts -> [n, labels] fp32 logits, on the CPU
+
+
+def fine_tune(
+    texts: list[str], label_ids: list[int], n_labels: int, args: argparse.Namespace, name: str
+) -> tuple[Logits, float]:
+    """Fine-tune the whole backbone and a head with the fixed recipe; (logits fn, train seconds)."""
     torch.manual_seed(args.seed)
     random.seed(args.seed)
-    data = load_task(task, args.data_dir)
-    train = list(zip(data.train.texts, data.train.label_ids, strict=True))
+    train = list(zip(texts, label_ids, strict=True))
     tokenizer = AutoTokenizer.from_pretrained(args.backbone)
     model = AutoModel.from_pretrained(args.backbone).to(args.device)
-    head = nn.Linear(model.config.hidden_size, len(data.labels)).to(args.device)
-    bf16 = args.device.type == "cuda" or cpu_has_native_bf16()
+    head = nn.Linear(model.config.hidden_size, n_labels).to(args.device)
+    bf16 = bf16_autocast(args.device)
 
-    def pooled(texts: list[str]) -> torch.Tensor:
+    def pooled(batch: list[str]) -> torch.Tensor:
         encoded = tokenizer(
-            texts, padding=True, truncation=True, max_length=128, return_tensors="pt"
+            batch, padding=True, truncation=True, max_length=128, return_tensors="pt"
         ).to(args.device)
         with torch.autocast(args.device.type, dtype=torch.bfloat16, enabled=bf16):
             hidden = model(**encoded).last_hidden_state
@@ -61,21 +67,38 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
         random.shuffle(train)
         total = 0.0
         for i in range(0, len(train), BATCH):
-            texts, label_ids = zip(*train[i : i + BATCH], strict=True)
-            targets = torch.tensor(label_ids, device=args.device)
-            loss = nn.functional.cross_entropy(head(pooled(list(texts))), targets)
+            batch, batch_ids = zip(*train[i : i + BATCH], strict=True)
+            targets = torch.tensor(batch_ids, device=args.device)
+            loss = nn.functional.cross_entropy(head(pooled(list(batch))), targets)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total += float(loss.detach()) * len(texts)
-        print(f"{task} epoch {epoch}: loss {total / len(train):.4f}", flush=True)
+            total += float(loss.detach()) * len(batch)
+        print(f"{name} epoch {epoch}: loss {total / len(train):.4f}", flush=True)
     seconds = time.perf_counter() - started
     model.eval()
-    predicted: list[int] = []
-    with torch.inference_mode():
-        for i in range(0, len(data.eval.texts), 128):
-            predicted += head(pooled(data.eval.texts[i : i + 128])).argmax(1).tolist()
+
+    def logits(batch_texts: list[str]) -> torch.Tensor:
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(batch_texts), 128):
+                out.append(head(pooled(batch_texts[i : i + 128])).float().cpu())
+        return torch.cat(out)
+
+    return logits, seconds
+
+
+def bf16_autocast(device: torch.device) -> bool:
+    return device.type == "cuda" or cpu_has_native_bf16()
+
+
+def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
+    data = load_task(task, args.data_dir)
+    logits, seconds = fine_tune(
+        data.train.texts, data.train.label_ids, len(data.labels), args, task
+    )
+    predicted = logits(data.eval.texts).argmax(1).tolist()
     true = data.eval.label_ids
     return {
         "task": task,
@@ -84,11 +107,11 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
         "accuracy": round(accuracy(predicted, true), 4),
         "macro_f1": round(macro_f1(predicted, true), 4),
         "train_seconds": round(seconds, 1),
-        "examples_per_s": round(args.epochs * len(train) / seconds),
+        "examples_per_s": round(args.epochs * len(data.train.texts) / seconds),
         "epochs": args.epochs,
         "lr": args.lr,
         "seed": args.seed,
-        "bf16": bf16,
+        "bf16": bf16_autocast(args.device),
         "device": device_name(args.device),
     }
 
