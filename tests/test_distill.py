@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -135,3 +137,27 @@ def test_the_cli_distills_and_records_it(
     assert training["config"]["distill_weight"] == 0.5
     assert training["config"]["distill_temperature"] == 3.0
     assert main([*args, "--distill-weight", "2"]) == 2
+
+
+def test_the_teacher_script_writes_soft_labels_the_trainer_reads(
+    tmp_path: Path, tiny_backbone_dir: Path
+) -> None:
+    """recipes/teacher.py fine-tunes a (tiny) backbone and writes every row back with its
+    probabilities; the file loads as distillation data, hard labels and texts unchanged."""
+    source = synthetic(48, seed=3)
+    rows = [{"text": t, "label": y} for t, y in zip(source.texts, source.labels, strict=True)]
+    train_file = write_jsonl(tmp_path / "train.jsonl", rows)
+    out = tmp_path / "teacher.jsonl"
+    script = Path(__file__).resolve().parent.parent / "recipes" / "teacher.py"
+    command = [sys.executable, str(script), str(train_file), str(out), "--epochs", "1"]
+    command += ["--backbone", str(tiny_backbone_dir), "--device", "cpu", "--eval", str(train_file)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "48 rows" in done.stdout and "teacher accuracy on" in done.stdout
+    loaded = data.load(out)
+    assert loaded.texts == source.texts and loaded.labels == source.labels
+    assert loaded.soft_labels is not None and len(loaded.soft_labels) == 48
+    for soft in loaded.soft_labels:
+        assert set(soft) == {"negative", "positive"}
+        assert abs(sum(soft.values()) - 1) < 1e-6
+    assert len({round(soft["positive"], 6) for soft in loaded.soft_labels}) > 1  # not constant
