@@ -1,24 +1,28 @@
 """Soft labels from a fine-tuned teacher, for distilling it into a prompt (`train --distill`).
 
-    python recipes/teacher.py TRAIN.jsonl OUT.jsonl [--epochs 3] [--lr 1e-4] [--seed 0]
+    python recipes/teacher.py TRAIN.jsonl OUT.jsonl [--folds 1] [--epochs 3] [--lr 1e-4] [--seed 0]
 
 Fine-tunes the whole default backbone (bench/baselines/full_finetune.py's fixed recipe) on
 TRAIN's rows, then writes every row again with the teacher's probabilities, by label name, in
-a `soft_label` field. The teacher scores the rows it was trained on (Hinton et al. 2015's
-transfer set); the student softens them with its own temperature. `--eval FILE` also prints
-the teacher's accuracy on held-out rows (nothing is chosen with it).
+a `soft_label` field. With `--folds 1` one teacher scores the rows it was trained on (Hinton et
+al. 2015's transfer set): they come out nearly one-hot. With `--folds K` (cross-fitting) the rows
+are dealt into K folds (seeded) and each fold's soft labels come from a teacher fine-tuned on the
+other K - 1: what the teacher believes about rows it has not memorised, at K times the cost.
+The student softens them with its own temperature. `--eval FILE` (one teacher only) also
+prints the teacher's accuracy on held-out rows (nothing is chosen with it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench" / "baselines"))
 
-from full_finetune import fine_tune  # noqa: E402
+from full_finetune import Logits, fine_tune  # noqa: E402
 from run_env import backbone_path, choose_device  # noqa: E402
 
 
@@ -33,16 +37,20 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--folds", type=int, default=1, help="cross-fitting folds (1: none)")
     parser.add_argument("--eval", type=Path, help="held-out JSONL to report accuracy on")
     args = parser.parse_args()
+    if args.folds < 1 or (args.folds > 1 and args.eval):
+        parser.error("--folds must be >= 1, and --eval needs --folds 1")
+    rows = read_rows(args.train)
+    if len(rows) < args.folds:
+        parser.error(f"{args.train} has {len(rows)} rows: fewer than --folds {args.folds}")
     args.backbone = backbone_path(args.backbone)
     args.device = choose_device(args.device)
-    rows = read_rows(args.train)
     labels = sorted({str(row["label"]) for row in rows})
     texts = [str(row["text"]) for row in rows]
     label_ids = [labels.index(str(row["label"])) for row in rows]
-    logits, seconds = fine_tune(texts, label_ids, len(labels), args, args.train.name)
-    probs = logits(texts).double().softmax(1).tolist()
+    probs, logits, seconds = cross_fit(texts, label_ids, len(labels), args)
     agree = sum(
         max(range(len(labels)), key=p.__getitem__) == y
         for p, y in zip(probs, label_ids, strict=True)
@@ -64,6 +72,28 @@ def main() -> None:
             labels[p] == str(row["label"]) for p, row in zip(predicted, held_out, strict=True)
         )
         print(f"teacher accuracy on {args.eval}: {right / len(held_out):.2%}", flush=True)
+
+
+def cross_fit(
+    texts: list[str], label_ids: list[int], n_labels: int, args: argparse.Namespace
+) -> tuple[list[list[float]], Logits, float]:
+    """Each row's probabilities from a teacher that did not train on it (all rows: --folds 1)."""
+    fold_of = [i % args.folds for i in range(len(texts))]
+    random.Random(args.seed).shuffle(fold_of)
+    probs: list[list[float]] = [[] for _ in texts]
+    seconds = 0.0
+    for fold in range(args.folds):
+        trained = [i for i in range(len(texts)) if fold_of[i] != fold or args.folds == 1]
+        scored = [i for i in range(len(texts)) if fold_of[i] == fold]
+        name = args.train.name if args.folds == 1 else f"{args.train.name} fold {fold}"
+        logits, fold_seconds = fine_tune(
+            [texts[i] for i in trained], [label_ids[i] for i in trained], n_labels, args, name
+        )
+        seconds += fold_seconds
+        scored_probs = logits([texts[i] for i in scored]).double().softmax(1).tolist()
+        for i, row_probs in zip(scored, scored_probs, strict=True):
+            probs[i] = row_probs
+    return probs, logits, seconds
 
 
 def read_rows(path: Path) -> list[dict[str, object]]:

@@ -161,3 +161,14 @@ def test_the_teacher_script_writes_soft_labels_the_trainer_reads(
         assert set(soft) == {"negative", "positive"}
         assert abs(sum(soft.values()) - 1) < 1e-6
     assert len({round(soft["positive"], 6) for soft in loaded.soft_labels}) > 1  # not constant
+
+    # Cross-fitted: each half's soft labels come from a teacher trained on the other half.
+    command[command.index("--eval") : command.index("--eval") + 2] = ["--folds", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "fold 0 epoch 1" in done.stdout and "fold 1 epoch 1" in done.stdout
+    cross_fitted = data.load(out)
+    assert cross_fitted.labels == source.labels and cross_fitted.soft_labels is not None
+    assert cross_fitted.soft_labels != loaded.soft_labels
+    refused = subprocess.run([*command, "--eval", str(train_file)], capture_output=True, text=True)
+    assert refused.returncode == 2 and "--eval needs --folds 1" in refused.stderr
