@@ -6,7 +6,8 @@
 The configuration of each task (and its epoch scale) is the one the sweeps chose on validation
 (recipes/chosen.json, from recipes/sweep-h100.json). A task with a `final` entry there is then
 trained once more on every training row (the validation rows included, so no early stopping) for
-the epochs the validation run kept, as its shipped version was. The same
+the epochs the validation run kept, as its shipped version was; with `final.distill`, on a
+fine-tuned teacher's soft labels for those rows as well (recipes/teacher.py). The same
 seed on the same machine gives the same prompt; on another machine (CPU vs GPU) the figures can
 differ slightly. On this project's 2-core CPU it takes hours (SST-2 alone is 60k examples x 4
 epochs at roughly 60-170 examples/s); on one H100 a few minutes.
@@ -19,7 +20,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -42,14 +42,20 @@ def main() -> None:
     chosen = json.loads(CHOSEN.read_text())
     files = []
     for task in args.tasks.split(","):
-        options = SimpleNamespace(epochs_scale=chosen[task]["epochs_scale"], device=args.device)
+        options = argparse.Namespace(epochs_scale=chosen[task]["epochs_scale"], device=args.device)
         paths = prepare(args.data, args.work, task, limit=None)
         config = chosen[task]["config"]
         train, evaluate, out = job_commands(task, config, paths, args.work, options)
         final = chosen[task].get("final")
         if final:
             every_row = args.data / TASKS[task].dataset / "train.jsonl"
+            distill = final.get("distill")
+            if distill:  # a fine-tuned teacher's soft labels on every row train the prompt too
+                every_row = teacher_labels(every_row, args.work / task / "teacher.jsonl")
             train = on_every_row(train, every_row, final["epochs"])
+            if distill:
+                train += ["--distill-weight", str(distill["weight"])]
+                train += ["--distill-temperature", str(distill["temperature"])]
         print("$", " ".join(train[2:]), flush=True)
         subprocess.run(train, check=True)
         subprocess.run([arg for arg in evaluate if arg != "--json"], check=True)  # a table
@@ -59,6 +65,13 @@ def main() -> None:
         [sys.executable, "recipes/install.py", "--prompts-dir", str(args.prompts_dir), *files],
         check=True,
     )
+
+
+def teacher_labels(train: Path, out: Path) -> Path:
+    """recipes/teacher.py: fine-tune the whole backbone on `train`, write its soft labels."""
+    teacher = Path(__file__).with_name("teacher.py")
+    subprocess.run([sys.executable, str(teacher), str(train), str(out)], check=True)
+    return out
 
 
 def on_every_row(train: list[str], every_row: Path, epochs: int) -> list[str]:

@@ -118,12 +118,12 @@ def train(
     labels = check_training_labels(train_data)
     if eval_data is not None:
         check_known_labels(eval_data, labels)
+    soft = _soft_targets(train_data, labels, config)  # checked before any work
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     model = _build_model(config, backbone, labels, generator)
     ids = _tokenize(backbone, train_data.texts, config, model.prompt.shape[0])
     targets = torch.tensor([labels.index(label) for label in train_data.labels])
-    soft = _soft_targets(train_data, labels, config)
     steps_per_epoch = math.ceil(len(ids) / config.batch_size)
     optimizer, scheduler = _optimizer(model, config, steps_per_epoch * config.epochs)
     amp = autocast_dtype(config.precision, backbone.device)
