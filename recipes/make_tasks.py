@@ -7,7 +7,7 @@ The configuration of each task (and its epoch scale) is the one the sweeps chose
 (recipes/chosen.json, from recipes/sweep-h100.json). A task with a `final` entry there is then
 trained once more on every training row (the validation rows included, so no early stopping) for
 the epochs the validation run kept, as its shipped version was; with `final.distill`, on a
-fine-tuned teacher's soft labels for those rows as well (recipes/teacher.py). The same
+fine-tuned teacher's cross-fitted soft labels for those rows as well (recipes/teacher.py). The same
 seed on the same machine gives the same prompt; on another machine (CPU vs GPU) the figures can
 differ slightly. On this project's 2-core CPU it takes hours (SST-2 alone is 60k examples x 4
 epochs at roughly 60-170 examples/s); on one H100 a few minutes.
@@ -20,6 +20,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -49,13 +50,10 @@ def main() -> None:
         final = chosen[task].get("final")
         if final:
             every_row = args.data / TASKS[task].dataset / "train.jsonl"
-            distill = final.get("distill")
-            if distill:  # a fine-tuned teacher's soft labels on every row train the prompt too
-                every_row = teacher_labels(every_row, args.work / task / "teacher.jsonl")
-            train = on_every_row(train, every_row, final["epochs"])
-            if distill:
-                train += ["--distill-weight", str(distill["weight"])]
-                train += ["--distill-temperature", str(distill["temperature"])]
+            if "distill" in final:  # a fine-tuned teacher's soft labels train the prompt too
+                teacher_file = args.work / task / "teacher.jsonl"
+                every_row = teacher_labels(every_row, teacher_file, final["distill"]["folds"])
+            train = final_command(train, every_row, final)
         print("$", " ".join(train[2:]), flush=True)
         subprocess.run(train, check=True)
         subprocess.run([arg for arg in evaluate if arg != "--json"], check=True)  # a table
@@ -67,11 +65,20 @@ def main() -> None:
     )
 
 
-def teacher_labels(train: Path, out: Path) -> Path:
-    """recipes/teacher.py: fine-tune the whole backbone on `train`, write its soft labels."""
-    teacher = Path(__file__).with_name("teacher.py")
-    subprocess.run([sys.executable, str(teacher), str(train), str(out)], check=True)
+def teacher_labels(train: Path, out: Path, folds: int) -> Path:
+    """recipes/teacher.py: soft labels for `train` from teachers fine-tuned on its other folds."""
+    teacher = [sys.executable, str(Path(__file__).with_name("teacher.py")), str(train), str(out)]
+    subprocess.run([*teacher, "--folds", str(folds)], check=True)
     return out
+
+
+def final_command(train: list[str], every_row: Path, final: dict[str, Any]) -> list[str]:
+    """The validation run's command on every row, for `final`'s epochs (and distillation)."""
+    command = on_every_row(train, every_row, final["epochs"])
+    if "distill" in final:
+        command += ["--distill-weight", str(final["distill"]["weight"])]
+        command += ["--distill-temperature", str(final["distill"]["temperature"])]
+    return command
 
 
 def on_every_row(train: list[str], every_row: Path, epochs: int) -> list[str]:

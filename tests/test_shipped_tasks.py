@@ -82,7 +82,7 @@ def test_the_active_versions_are_the_ones_recorded_as_shipped(registry: Registry
 def test_the_reproduce_script_trains_what_ships(registry: Registry) -> None:
     """recipes/make_tasks.py builds, for each task, the training command its shipped file
     records: the same options, and the validation split only where the file had one."""
-    from recipes.make_tasks import on_every_row
+    from recipes.make_tasks import final_command
     from recipes.sweep import job_commands
 
     paths = {name: Path(f"{name}.jsonl") for name in ("train", "val", "test")}
@@ -92,7 +92,7 @@ def test_the_reproduce_script_trains_what_ships(registry: Registry) -> None:
         options = SimpleNamespace(epochs_scale=chosen["epochs_scale"], device="auto")
         built = job_commands(task, chosen["config"], paths, Path("work"), options)[0]
         if "final" in chosen:
-            built = on_every_row(built, Path("every-row.jsonl"), chosen["final"]["epochs"])
+            built = final_command(built, Path("every-row.jsonl"), chosen["final"])
         assert _options(built[4:]) == recorded, task
 
 
