@@ -16,7 +16,8 @@ from app import prompt_file
 from app.backbone import Backbone
 from app.cli import main
 from app.training import data
-from app.training.trainer import TrainConfig, _loss, train
+from app.training.distill import objective
+from app.training.trainer import TrainConfig, train
 from tests.test_training import synthetic, train_scored
 
 pytest_plugins = ["tests.test_training"]
@@ -70,13 +71,13 @@ def test_the_loss_is_the_documented_mix() -> None:
     torch.manual_seed(0)
     logits, targets = torch.randn(5, 3), torch.tensor([0, 1, 2, 1, 0])
     soft = torch.rand(5, 3).softmax(-1)
-    config = TrainConfig(distill_weight=0.3, distill_temperature=2.5)
+    mix = (0.0, 0.3, 2.5)  # label smoothing, distill weight, temperature
     teacher_t = soft ** (1 / 2.5) / (soft ** (1 / 2.5)).sum(-1, keepdim=True)
     student_t = (logits / 2.5).softmax(-1)
     kl = (teacher_t * (teacher_t.log() - student_t.log())).sum(-1).mean()
     expected = 0.7 * F.cross_entropy(logits, targets) + 0.3 * 2.5**2 * kl
-    assert torch.allclose(_loss(logits, targets, soft, config), expected, atol=1e-6)
-    assert torch.equal(_loss(logits, targets, None, config), F.cross_entropy(logits, targets))
+    assert torch.allclose(objective(logits, targets, soft, *mix), expected, atol=1e-6)
+    assert torch.equal(objective(logits, targets, None, *mix), F.cross_entropy(logits, targets))
 
 
 def test_soft_labels_teach_what_they_say_not_the_hard_labels(

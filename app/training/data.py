@@ -43,16 +43,15 @@ def load(path: str | Path) -> Dataset:
         raise DataError(f"{path}: no examples")
     texts = [text for text, _, _ in rows]
     labels = [label for _, label, _ in rows]
-    soft = [soft for _, _, soft in rows]
-    with_soft = [number for number, row_soft in enumerate(soft) if row_soft is not None]
-    if not with_soft:
+    soft = [soft for _, _, soft in rows if soft is not None]
+    if not soft:
         return Dataset(texts, labels, path)
-    if len(with_soft) < len(rows):
-        missing = next(number for number, row_soft in enumerate(soft, 1) if row_soft is None)
+    if len(soft) < len(rows):
+        missing = next(number for number, row in enumerate(rows, 1) if row[2] is None)
         raise DataError(
             f"{path}: example {missing} has no 'soft_label' while others do; give it on every row"
         )
-    return Dataset(texts, labels, path, [row_soft for row_soft in soft if row_soft is not None])
+    return Dataset(texts, labels, path, soft)
 
 
 def check_training_labels(data: Dataset) -> tuple[str, ...]:

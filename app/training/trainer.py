@@ -16,17 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.nn import functional as F
 
 from app.backbone import Backbone, cpu_has_native_bf16
 from app.task import Pooling, TaskSpec
-from app.training.data import (
-    DataError,
-    Dataset,
-    check_known_labels,
-    check_soft_labels,
-    check_training_labels,
-)
+from app.training.data import Dataset, check_known_labels, check_training_labels
+from app.training.distill import objective, soft_targets
 from app.training.head_init import fit_probe, pooled_features
 from app.training.init import Init, initial_prompt, prompt_from_file
 from app.training.model import PromptClassifier, backbone_dropout, pad_batch
@@ -59,8 +53,7 @@ class TrainConfig:
     probe_l2: float = 1e-4
     dropout: float = 0.0  # dropout inside the frozen backbone while training (a regularizer)
     label_smoothing: float = 0.0
-    # Distillation: the loss is (1 - w) * cross-entropy on the labels + w * T^2 * KL(teacher_T ||
-    # student_T), both softened by temperature T; the teacher is each row's `soft_label`.
+    # Distillation (app/training/distill.py): the teacher's weight w and temperature T.
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
 
@@ -118,7 +111,7 @@ def train(
     labels = check_training_labels(train_data)
     if eval_data is not None:
         check_known_labels(eval_data, labels)
-    soft = _soft_targets(train_data, labels, config)  # checked before any work
+    soft = soft_targets(train_data, labels, config.distill_weight, config.distill_temperature)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     model = _build_model(config, backbone, labels, generator)
@@ -255,38 +248,6 @@ def _optimizer(
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _soft_targets(
-    data: Dataset, labels: tuple[str, ...], config: TrainConfig
-) -> torch.Tensor | None:
-    """The teacher's probabilities, [rows, labels] in label order; None: no distilling."""
-    if not 0.0 <= config.distill_weight <= 1.0:
-        raise ValueError(f"distill weight must be in [0, 1], not {config.distill_weight}")
-    if config.distill_temperature <= 0:
-        raise ValueError(f"distill temperature must be > 0, not {config.distill_temperature}")
-    if config.distill_weight == 0:
-        return None
-    if data.soft_labels is None:
-        raise DataError(
-            f"{data.path}: distilling needs a 'soft_label' on every row "
-            "(recipes/teacher.py writes them from a fine-tuned teacher)"
-        )
-    check_soft_labels(data, labels)
-    return torch.tensor([[row.get(label, 0.0) for label in labels] for row in data.soft_labels])
-
-
-def _loss(
-    logits: torch.Tensor, targets: torch.Tensor, soft: torch.Tensor | None, config: TrainConfig
-) -> torch.Tensor:
-    hard = F.cross_entropy(logits, targets, label_smoothing=config.label_smoothing)
-    if soft is None:
-        return hard
-    t, weight = config.distill_temperature, config.distill_weight
-    teacher = F.log_softmax(soft.clamp_min(1e-12).log() / t, dim=-1)
-    student = F.log_softmax(logits / t, dim=-1)
-    kl = F.kl_div(student, teacher, log_target=True, reduction="batchmean")
-    return (1 - weight) * hard + weight * t * t * kl
-
-
 def _batches(
     ids: list[list[int]], batch_size: int, generator: torch.Generator
 ) -> Iterator[list[int]]:
@@ -315,7 +276,8 @@ def _step(
     with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
         logits = model(padded.to(device), lengths.to(device))  # [batch, L]
     soft_batch = None if soft is None else soft[batch].to(device)
-    loss = _loss(logits.float(), targets[batch].to(device), soft_batch, config)
+    mix = (config.label_smoothing, config.distill_weight, config.distill_temperature)
+    loss = objective(logits.float(), targets[batch].to(device), soft_batch, *mix)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_([model.prompt, *model.head.parameters()], 1.0)
