@@ -65,7 +65,7 @@ def token_lengths(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> dict[
     }
 
 
-def _rows_per_second(
+def rows_per_second(
     model: PreTrainedModel, batch_size: int, seq_len: int, seconds: float, loops: int = 1
 ) -> tuple[float, float]:
     """(rows/s, ms per forward) of back-to-back forwards of one shape, `loops` threads at once.
@@ -124,11 +124,11 @@ def measure_backbone(
         cpu_cores = len(os.sched_getaffinity(0)) if model.device.type == "cpu" else 1
         layouts = [1, 2] if cpu_cores >= 2 else [1]
     sweep = {
-        (size, loops): _rows_per_second(model, size, seq_len, sweep_seconds, loops)[0]
+        (size, loops): rows_per_second(model, size, seq_len, sweep_seconds, loops)[0]
         for loops in layouts
         for size in batch_sizes
     }
     best_size, best_loops = max(sweep, key=lambda shape: sweep[shape])
-    rows_per_s, ms_per_forward = _rows_per_second(model, best_size, seq_len, seconds, best_loops)
+    rows_per_s, ms_per_forward = rows_per_second(model, best_size, seq_len, seconds, best_loops)
     by_shape = {f"{size}x{loops}": rate for (size, loops), rate in sweep.items()}
     return BackboneResult(seq_len, best_size, rows_per_s, ms_per_forward, by_shape, best_loops)

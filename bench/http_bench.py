@@ -9,7 +9,7 @@ the 'other CPU' column would show it.
 import argparse
 import shutil
 import statistics
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -133,8 +133,11 @@ def bench_http(
     task_files: dict[str, Path],
     bodies: dict[str, Path],
     results: dict[str, Any],
+    raw: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
-    """(b) promptserve with 1 task and with all tasks mixed, (c) textbook with 1 task.
+    """(b) promptserve with 1 task and with all tasks mixed, (c) textbook with 1 task; with
+    `raw`, (a) again at the start of every round (the servers idle), its row then the median
+    round's.
 
     Adds to `results` as it goes: the rows of the report, every round's sample ('samples') and
     promptserve's /info ('server_info').
@@ -145,6 +148,10 @@ def bench_http(
         samples: dict[str, list[dict[str, Any]]] = {key: [] for key, *_ in plan}
         results["samples"] = samples
         for round_index in range(args.rounds):
+            if raw is not None:
+                samples.setdefault("backbone", []).append(_measure_raw(raw, args))
+                print(f"  round {round_index + 1}, (a) raw backbone: "
+                      f"{samples['backbone'][-1]['throughput']:.1f} rows/s")  # fmt: skip
             for measurement in list(plan):
                 key, server, body_file = measurement
                 label = LABELS[key].format(tasks=args.tasks)
@@ -158,6 +165,17 @@ def bench_http(
                 print(f"  round {round_index + 1}, {label}: {_describe(sample)}")
     for key, *_ in plan:
         rows.append(_median_row(key, LABELS[key].format(tasks=args.tasks), samples[key]))
+    if raw is not None:
+        first = next(row for row in rows if row["key"] == "backbone")
+        median = _median_row("backbone", first["label"], samples["backbone"])
+        first.update(median, first_rows_per_s=first["throughput"])
+
+
+def _measure_raw(raw: Callable[[], dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    waited = wait_until_quiet(args.quiet_timeout)
+    if waited > 1:
+        print(f"  waited {waited:.0f} s for the machine to go quiet")
+    return raw()
 
 
 def _start_servers(

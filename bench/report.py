@@ -3,6 +3,7 @@
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -103,9 +104,14 @@ def print_report(results: dict[str, Any]) -> None:
     for row in results["rows"]:
         if len(row.get("rounds", [])) > 1:
             rounds = ", ".join(f"{rate:.1f}" for rate in row["rounds"])
-            print(f"  {row['label']}: rounds {rounds} req/s, {row['clean_rounds']} undisturbed")
+            unit = "rows/s" if row["key"].startswith("backbone") else "req/s"
+            first = row.get("first_rows_per_s")
+            after = f" (after its sweep: {first:.1f})" if first is not None else ""
+            print(f"  {row['label']}: rounds {rounds} {unit}{after}, "
+                  f"{row['clean_rounds']} undisturbed")  # fmt: skip
     print(
-        f"\n(b), (c): the median round among undisturbed ones (other CPU <= {NOISY_OTHER_CORES})."
+        f"\n(a) with rounds, (b), (c): the median round among undisturbed ones (other CPU <= "
+        f"{NOISY_OTHER_CORES}); (a) is measured at the start of each round, the servers idle."
     )
     print("CPU: cores busy on average while measuring; for (a) 'server' is the bench process.")
     print("'other CPU' is every other process on the machine, steal included.")
@@ -119,3 +125,14 @@ def print_report(results: dict[str, Any]) -> None:
         verdict = "n/a" if ratio["value"] is None else ("met" if ratio["met"] else "MISSED")
         value = _cell(ratio["value"], 6, ".2f")
         print(f"{ratio['name']:<36}{value}   target >= {ratio['target']:<4} {verdict}")
+    paired = paired_ratios(results.get("samples", {}))
+    if paired:
+        rounds = ", ".join(f"{value:.2f}" for value in paired)
+        print(f"  (b, 1 task)/(a) round by round, each (a) measured just before its (b): {rounds} "
+              f"(median {statistics.median(paired):.2f})")  # fmt: skip
+
+
+def paired_ratios(samples: dict[str, list[dict[str, Any]]]) -> list[float]:
+    """(b, 1 task) over the (a) measured at the start of the same round, round by round."""
+    raw, served = samples.get("backbone", []), samples.get("promptserve_1_task", [])
+    return [b["throughput"] / a["throughput"] for a, b in zip(raw, served, strict=False)]
