@@ -71,9 +71,7 @@ def _worker_plan(server: ServerProcess) -> str:
 def measure_http(server: ServerProcess, bodies: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Warm up for --warmup seconds (discarded), then measure for --duration seconds."""
     url = f"{server.base_url}/classify"
-    waited = wait_until_quiet(args.quiet_timeout)
-    if waited > 1:
-        print(f"  waited {waited:.0f} s for the machine to go quiet")
+    _wait_for_quiet(args)
     load_options = (args.loadgen, args.loadgen_cpus, args.loadgen_procs)
     run_load(url, bodies, args.concurrency, args.warmup, *load_options)
     is_promptserve = bool(server.info)  # only promptserve answers /info and /metrics
@@ -172,10 +170,14 @@ def bench_http(
 
 
 def _measure_raw(raw: Callable[[], dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    _wait_for_quiet(args)
+    return raw()
+
+
+def _wait_for_quiet(args: argparse.Namespace) -> None:
     waited = wait_until_quiet(args.quiet_timeout)
     if waited > 1:
         print(f"  waited {waited:.0f} s for the machine to go quiet")
-    return raw()
 
 
 def _start_servers(

@@ -123,8 +123,7 @@ def bench_backbone(
                 "label": label,
                 "throughput": result.rows_per_s,
                 **asdict(result),
-                "server_cores": cpu.cores(cpu.process_s),
-                "other_cores": cpu.cores(cpu.machine_s - cpu.process_s),
+                **_cpu_figures(cpu),
             }
         )
     return rows
@@ -145,11 +144,18 @@ def raw_round(
         return {
             "throughput": rate,
             "ms_per_forward": ms_per_forward,
-            "server_cores": cpu.cores(cpu.process_s),
-            "other_cores": cpu.cores(cpu.machine_s - cpu.process_s),
+            **_cpu_figures(cpu),
         }
 
     return measure
+
+
+def _cpu_figures(cpu: CpuWindow) -> dict[str, float]:
+    """For (a): this process's cores (the 'server' column) and every other process's."""
+    return {
+        "server_cores": cpu.cores(cpu.process_s),
+        "other_cores": cpu.cores(cpu.machine_s - cpu.process_s),
+    }
 
 
 def request_texts(args: argparse.Namespace) -> tuple[list[str], list[str]]:
