@@ -27,6 +27,12 @@ def tiny_backbone(tiny_backbone_dir: Path) -> Backbone:
     return load_backbone(str(tiny_backbone_dir), device="cpu", precision="fp32")
 
 
+@pytest.fixture(scope="module")
+def trainer_backbone(tiny_backbone_dir: Path) -> Backbone:
+    """The tiny BERT as the trainer loads it: fp32, eager, not traced."""
+    return load_backbone(str(tiny_backbone_dir), device="cpu", precision="fp32", trace="off")
+
+
 def wait_ready(client: TestClient, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while client.get("/readyz").status_code != 200:

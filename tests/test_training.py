@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from app.backbone import Backbone, load_backbone
+from app.backbone import Backbone
 from app.engine import Engine, Row
 from app.training import data
 from app.training.evaluate import predict_local
@@ -34,11 +34,6 @@ def synthetic(count: int, seed: int) -> data.Dataset:
         texts.append(" ".join(words))
         labels.append(label)
     return data.Dataset(texts, labels, Path(f"synthetic-{seed}.jsonl"))
-
-
-@pytest.fixture(scope="module")
-def trainer_backbone(tiny_backbone_dir: Path) -> Backbone:
-    return load_backbone(str(tiny_backbone_dir), device="cpu", precision="fp32", trace="off")
 
 
 def train_scored(

@@ -16,6 +16,7 @@ from app.errors import PromptserveError
 from app.settings import DEFAULT_BACKBONE
 from app.task import POOLINGS
 from app.training.init import INITS
+from app.training.reparam import REPARAMS
 from app.training.trainer import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
     choices = {"init": INITS, "pooling": POOLINGS, "head_init": ("probe", "zeros")}
     choices["precision"] = ("auto", "fp32", "bf16")
+    choices["reparam"] = REPARAMS
     for field in fields(TrainConfig):
         default = getattr(defaults, field.name)
         kind = type(default) if default is not None else str

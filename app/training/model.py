@@ -29,10 +29,18 @@ def pad_batch(
 
 
 class PromptClassifier(nn.Module):
-    def __init__(self, backbone: Backbone, prompt: torch.Tensor, num_labels: int, pooling: Pooling):
+    def __init__(
+        self,
+        backbone: Backbone,
+        prompt: torch.Tensor,
+        num_labels: int,
+        pooling: Pooling,
+        reparam: nn.Module | None = None,
+    ):
         super().__init__()
         self.backbone = backbone  # frozen and shared; not a submodule, so never saved or copied
         self.prompt = nn.Parameter(prompt.float().clone())  # [m, hidden]
+        self.reparam = reparam  # training only: maps the raw prompt to the one served
         self.head = nn.Linear(prompt.shape[1], num_labels)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
@@ -48,7 +56,7 @@ class PromptClassifier(nn.Module):
         prompt_len, hidden_size = self.prompt.shape
         embed = self.backbone.model.get_input_embeddings()
         token_embeds = embed(input_ids)  # [batch, text, hidden]
-        prompt = self.prompt.to(token_embeds.dtype).expand(batch, prompt_len, hidden_size)
+        prompt = self.soft_prompt().to(token_embeds.dtype).expand(batch, prompt_len, hidden_size)
         inputs_embeds = torch.cat([prompt, token_embeds], dim=1)  # [batch, m + text, hidden]
         text_mask = torch.arange(text, device=input_ids.device)[None, :] < text_lens[:, None]
         prompt_mask = text_mask.new_ones(batch, prompt_len)
@@ -57,13 +65,22 @@ class PromptClassifier(nn.Module):
         prompt_lens = torch.full((batch, 1), prompt_len, device=input_ids.device)
         return pool(self.pooling, hidden, first, prompt_lens, text_lens[:, None])
 
+    def soft_prompt(self) -> torch.Tensor:
+        """The prompt the backbone sees and the task file keeps: [m, hidden] fp32."""
+        return self.prompt if self.reparam is None else self.reparam(self.prompt)
+
+    def prompt_parameters(self) -> list[nn.Parameter]:
+        """What learns at the prompt's rate: the prompt and its reparameterisation, if any."""
+        extra = [] if self.reparam is None else list(self.reparam.parameters())
+        return [self.prompt, *extra]
+
     @property
     def pad_id(self) -> int:
         return int(self.backbone.tokenizer.pad_token_id or 0)
 
     def to_spec(self, labels: tuple[str, ...], description: str = "") -> TaskSpec:
         return TaskSpec(
-            prompt=self.prompt.detach().float().cpu().clone(),
+            prompt=self.soft_prompt().detach().float().cpu().clone(),
             head_weight=self.head.weight.detach().float().cpu().clone(),
             head_bias=self.head.bias.detach().float().cpu().clone(),
             labels=labels,

@@ -24,6 +24,8 @@ from app.training.distill import objective, soft_targets
 from app.training.head_init import fit_probe, pooled_features
 from app.training.init import Init, initial_prompt, prompt_from_file
 from app.training.model import PromptClassifier, backbone_dropout, pad_batch
+from app.training.optim import build_optimizer
+from app.training.reparam import build_reparam
 from app.training.scores import Scores, score
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ class TrainConfig:
     probe_l2: float = 1e-4
     dropout: float = 0.0  # dropout inside the frozen backbone while training (a regularizer)
     label_smoothing: float = 0.0
+    reparam: str = "none"  # "residual": train the prompt through a residual MLP (reparam.py)
+    reparam_bottleneck: int = 0  # its hidden width; 0 = half the backbone's hidden size
     # Distillation (app/training/distill.py): the teacher's weight w and temperature T.
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
@@ -118,7 +122,11 @@ def train(
     ids = _tokenize(backbone, train_data.texts, config, model.prompt.shape[0])
     targets = torch.tensor([labels.index(label) for label in train_data.labels])
     steps_per_epoch = math.ceil(len(ids) / config.batch_size)
-    optimizer, scheduler = _optimizer(model, config, steps_per_epoch * config.epochs)
+    rates = (config.prompt_lr, config.head_lr)
+    total_steps = steps_per_epoch * config.epochs
+    optimizer, scheduler = build_optimizer(
+        model, rates, config.weight_decay, config.warmup, total_steps
+    )
     amp = autocast_dtype(config.precision, backbone.device)
     if config.head_init == "probe":
         _warm_start_head(model, ids, targets, config, amp)
@@ -195,7 +203,9 @@ def _build_model(
         text=config.init_text,
         source=source,
     )
-    return PromptClassifier(backbone, prompt, len(labels), config.pooling).to(backbone.device)
+    reparam = build_reparam(config.reparam, prompt, config.reparam_bottleneck)
+    model = PromptClassifier(backbone, prompt, len(labels), config.pooling, reparam)
+    return model.to(backbone.device)
 
 
 def _warm_start_head(
@@ -226,26 +236,6 @@ def _tokenize(
     max_tokens = min(config.max_length, backbone.max_positions - prompt_len)
     encoded = backbone.tokenizer(texts, truncation=True, max_length=max_tokens)
     return [list(ids) for ids in encoded["input_ids"]]
-
-
-def _optimizer(
-    model: PromptClassifier, config: TrainConfig, total_steps: int
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": [model.prompt], "lr": config.prompt_lr, "weight_decay": 0.0},
-            {"params": model.head.parameters(), "lr": config.head_lr},
-        ],
-        weight_decay=config.weight_decay,
-    )
-    warmup = max(1, int(config.warmup * total_steps))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _batches(
@@ -280,7 +270,7 @@ def _step(
     loss = objective(logits.float(), targets[batch].to(device), soft_batch, *mix)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_([model.prompt, *model.head.parameters()], 1.0)
+    torch.nn.utils.clip_grad_norm_([*model.prompt_parameters(), *model.head.parameters()], 1.0)
     optimizer.step()
     scheduler.step()
     return float(loss.detach())
