@@ -6,11 +6,14 @@ import pytest
 import torch
 
 from app.backbone import Backbone
-from app.engine import Engine, Row
-from app.training.model import PromptClassifier, pad_batch
+from app.training.model import PromptClassifier
 from app.training.reparam import ResidualPrompt, build_reparam
 from app.training.trainer import TrainConfig, train
-from tests.test_training import synthetic, train_scored
+from tests.test_training import (
+    assert_serving_computes_the_trainers_logits,
+    synthetic,
+    train_scored,
+)
 
 
 def test_the_residual_branch_is_added_at_the_prompts_own_scale() -> None:
@@ -40,15 +43,7 @@ def test_the_served_prompt_is_the_reparameterised_one(trainer_backbone: Backbone
     spec = model.to_spec(("a", "b", "c"))
     assert not torch.allclose(spec.prompt, prompt)
     assert torch.allclose(spec.prompt, model.soft_prompt().detach())
-    texts = ["short", "a somewhat longer text than the first one", "three words"]
-    ids = [trainer_backbone.tokenizer(t)["input_ids"] for t in texts]
-    padded, lengths = pad_batch(ids, [0, 1, 2], model.pad_id)
-    with torch.no_grad():
-        trained = model(padded, lengths)
-    engine = Engine(trainer_backbone)
-    task = engine.to_device(spec, "t", 1)
-    served = torch.stack(engine.forward([Row(i, task) for i in ids]))
-    assert torch.allclose(trained, served, atol=1e-5)
+    assert_serving_computes_the_trainers_logits(model, trainer_backbone)
 
 
 def test_training_through_the_residual_mlp_learns_and_leaves_the_backbone(

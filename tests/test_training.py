@@ -183,13 +183,20 @@ def test_the_training_forward_is_the_serving_forward(
     torch.manual_seed(0)
     model = PromptClassifier(trainer_backbone, torch.randn(5, 32) * 0.5, 3, pooling)  # type: ignore[arg-type]
     torch.nn.init.normal_(model.head.weight)
+    assert_serving_computes_the_trainers_logits(model, trainer_backbone)
+
+
+def assert_serving_computes_the_trainers_logits(
+    model: PromptClassifier, backbone: Backbone
+) -> None:
+    """The model's task file, served by the engine, gives the model's own logits."""
     spec = model.to_spec(("a", "b", "c"))
     texts = ["short", "a somewhat longer text than the first one", "three words here"]
-    ids = [trainer_backbone.tokenizer(t)["input_ids"] for t in texts]
+    ids = [backbone.tokenizer(t)["input_ids"] for t in texts]
     padded, lengths = pad_batch(ids, [0, 1, 2], model.pad_id)
     with torch.no_grad():
         trained = model(padded, lengths)
-    engine = Engine(trainer_backbone)
+    engine = Engine(backbone)
     task = engine.to_device(spec, "t", 1)
     served = torch.stack(engine.forward([Row(i, task) for i in ids]))
     assert torch.allclose(trained, served, atol=1e-5)
