@@ -1,0 +1,76 @@
+"""A uniform model soup (Wortsman et al. 2022) of prompt files: the element-wise mean of their
+prompts, head weights and head biases.
+
+    python recipes/soup.py OUT.safetensors IN.safetensors IN.safetensors [...] [--description TEXT]
+
+Meant for runs of one recipe that differ only in their seed: they start from the same prompt
+(the label names' embeddings) and the same probe-fitted head, so they stay close enough for their
+mean to be a task of its own rather than a blur of unrelated ones. The inputs must agree on
+labels, pooling, shapes and backbone; the output records the inputs' SHA-256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.prompt_file import BackboneIdentity, decode, encode  # noqa: E402
+
+
+def soup(paths: list[Path], description: str | None = None) -> bytes:
+    """The averaged task file's bytes. ValueError says which input does not fit the first."""
+    with safe_open(paths[0], "pt") as first:
+        meta = first.metadata() or {}
+        hidden = int(first.get_slice("prompt").get_shape()[1])
+    identity = BackboneIdentity(
+        meta.get("backbone", ""), meta.get("backbone_fingerprint", ""), hidden
+    )
+    specs = [decode(path.read_bytes(), identity)[0] for path in paths]  # refuses other backbones
+    for path, spec in zip(paths[1:], specs[1:], strict=True):
+        for what in ("labels", "pooling"):
+            if getattr(spec, what) != getattr(specs[0], what):
+                raise ValueError(f"{path}: {what} differ from {paths[0]}'s")
+        if spec.prompt.shape != specs[0].prompt.shape:
+            raise ValueError(f"{path}: prompt length differs from {paths[0]}'s")
+
+    def mean(name: str) -> torch.Tensor:
+        return torch.stack([getattr(spec, name) for spec in specs]).mean(0)
+
+    averaged = replace(
+        specs[0],
+        prompt=mean("prompt"),
+        head_weight=mean("head_weight"),
+        head_bias=mean("head_bias"),
+        description=specs[0].description if description is None else description,
+        metrics={},
+    )
+    sources = [
+        {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        for path in paths
+    ]
+    return encode(averaged, identity, {"soup_of": json.dumps(sources)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("inputs", type=Path, nargs="+")
+    parser.add_argument("--description")
+    args = parser.parse_args()
+    if len(args.inputs) < 2:
+        parser.error("a soup needs at least two prompt files")
+    args.out.write_bytes(soup(args.inputs, args.description))
+    print(f"{args.out}: the mean of {len(args.inputs)} prompt files")
+
+
+if __name__ == "__main__":
+    main()
