@@ -3,17 +3,17 @@ prompts, head weights and head biases.
 
     python recipes/soup.py OUT.safetensors IN.safetensors IN.safetensors [...] [--description TEXT]
 
-Meant for runs of one recipe that differ only in their seed: they start from the same prompt
-(the label names' embeddings) and the same probe-fitted head, so they stay close enough for their
-mean to be a task of its own rather than a blur of unrelated ones. The inputs must agree on
-labels, pooling, shapes and backbone; the output records the inputs' SHA-256.
+Meant for runs of one recipe that differ only in their seed. They start from the same prompt
+only where the label names' tokens fill it (the vectors after them are vocabulary rows drawn
+with the seed), and from heads fitted by the same probe. The inputs must agree on labels,
+pooling, shapes and backbone; the output's metrics record the inputs (file, SHA-256, training
+command), and the first input's training record stands for the recipe.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -45,19 +45,25 @@ def soup(paths: list[Path], description: str | None = None) -> bytes:
     def mean(name: str) -> torch.Tensor:
         return torch.stack([getattr(spec, name) for spec in specs]).mean(0)
 
+    sources = [
+        {
+            "file": path.name,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "command": spec.metrics.get("training", {}).get("command"),
+        }
+        for path, spec in zip(paths, specs, strict=True)
+    ]
     averaged = replace(
         specs[0],
         prompt=mean("prompt"),
         head_weight=mean("head_weight"),
         head_bias=mean("head_bias"),
         description=specs[0].description if description is None else description,
-        metrics={},
+        metrics={"soup_of": sources},
     )
-    sources = [
-        {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-        for path in paths
-    ]
-    return encode(averaged, identity, {"soup_of": json.dumps(sources)})
+    if "training" in specs[0].metrics:  # the first input's record stands for the recipe
+        averaged.metrics["training"] = specs[0].metrics["training"]
+    return encode(averaged, identity)
 
 
 def main() -> None:

@@ -31,7 +31,11 @@ def test_the_soup_is_the_element_wise_mean(tmp_path: Path) -> None:
     assert torch.allclose(averaged.head_bias, sum(s.head_bias for s in specs) / 3)
     assert averaged.labels == specs[0].labels and averaged.description == "three seeds"
     assert metadata["backbone_fingerprint"] == BACKBONE.fingerprint
-    assert '"s2.safetensors"' in metadata["soup_of"]
+    assert [source["file"] for source in averaged.metrics["soup_of"]] == [
+        "s0.safetensors",
+        "s1.safetensors",
+        "s2.safetensors",
+    ]
 
 
 def test_files_that_do_not_fit_together_are_refused(tmp_path: Path) -> None:
