@@ -28,6 +28,8 @@ def test_the_residual_branch_is_added_at_the_prompts_own_scale() -> None:
     assert build_reparam("none", prompt, 0) is None
     with pytest.raises(ValueError, match="unknown prompt reparameterisation"):
         build_reparam("lstm", prompt, 0)
+    with pytest.raises(ValueError, match="bottleneck -4"):
+        build_reparam("residual", prompt, -4)
 
 
 def test_the_served_prompt_is_the_reparameterised_one(trainer_backbone: Backbone) -> None:

@@ -36,6 +36,8 @@ class ResidualPrompt(nn.Module):
 
 def build_reparam(kind: str, prompt: torch.Tensor, bottleneck: int) -> ResidualPrompt | None:
     """The reparameterisation named by `kind`; bottleneck 0 means half the hidden size."""
+    if bottleneck < 0:
+        raise ValueError(f"reparameterisation bottleneck {bottleneck}: give 0 (half) or more")
     if kind == "none":
         return None
     if kind == "residual":
