@@ -56,5 +56,9 @@ GRID: dict[str, list[str]] = {
         *["--prompt-len", "50", "--prompt-lr", "3e-2", "--head-lr", "1e-3", "--probe-l2", "3e-3"],
         *["--label-smoothing", "0.1"],
     ],
+    # Fourth (2026-11-27, this project's CPU, recipes/short-prompt-cpu.json): Banking77's probe on
+    # plain mean-pooled features beat every 20-vector prompt, so a prompt short enough to leave
+    # those features nearly as they are.
+    "m5-lr1e-2": ["--prompt-len", "5", "--prompt-lr", "1e-2", "--head-lr", "1e-3"],
 }
 COMMON = ["--init", "labels", "--pooling", "mean", "--batch-size", "32", "--seed", "0"]
