@@ -60,5 +60,9 @@ GRID: dict[str, list[str]] = {
     # plain mean-pooled features beat every 20-vector prompt, so a prompt short enough to leave
     # those features nearly as they are.
     "m5-lr1e-2": ["--prompt-len", "5", "--prompt-lr", "1e-2", "--head-lr", "1e-3"],
+    "m5-lr1e-2-l2-wd": [
+        *["--prompt-len", "5", "--prompt-lr", "1e-2", "--head-lr", "1e-3", "--probe-l2", "3e-3"],
+        *["--weight-decay", "0.1"],
+    ],
 }
 COMMON = ["--init", "labels", "--pooling", "mean", "--batch-size", "32", "--seed", "0"]
