@@ -34,7 +34,8 @@ def soup(paths: list[Path], description: str | None = None) -> bytes:
     identity = BackboneIdentity(
         meta.get("backbone", ""), meta.get("backbone_fingerprint", ""), hidden
     )
-    specs = [decode(path.read_bytes(), identity)[0] for path in paths]  # refuses other backbones
+    files = [path.read_bytes() for path in paths]
+    specs = [decode(data, identity)[0] for data in files]  # refuses other backbones
     for path, spec in zip(paths[1:], specs[1:], strict=True):
         for what in ("labels", "pooling"):
             if getattr(spec, what) != getattr(specs[0], what):
@@ -48,10 +49,10 @@ def soup(paths: list[Path], description: str | None = None) -> bytes:
     sources = [
         {
             "file": path.name,
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "sha256": hashlib.sha256(data).hexdigest(),
             "command": spec.metrics.get("training", {}).get("command"),
         }
-        for path, spec in zip(paths, specs, strict=True)
+        for path, data, spec in zip(paths, files, specs, strict=True)
     ]
     averaged = replace(
         specs[0],

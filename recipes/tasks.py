@@ -58,7 +58,8 @@ GRID: dict[str, list[str]] = {
     ],
     # Fourth (2026-11-27, this project's CPU, recipes/short-prompt-cpu.json): Banking77's probe on
     # plain mean-pooled features beat every 20-vector prompt, so a prompt short enough to leave
-    # those features nearly as they are.
+    # those features nearly as they are: intent's recipe with 5 vectors, and the l2-wd recipe
+    # with 5 (spam's version 4; on topic it failed its validation rule).
     "m5-lr1e-2": ["--prompt-len", "5", "--prompt-lr", "1e-2", "--head-lr", "1e-3"],
     "m5-lr1e-2-l2-wd": [
         *["--prompt-len", "5", "--prompt-lr", "1e-2", "--head-lr", "1e-3", "--probe-l2", "3e-3"],
