@@ -2,8 +2,9 @@
 
 It knows nothing of models or HTTP: it batches opaque payloads by their length (positions a row
 takes), under a row limit, a padded-token limit and a padding budget, grouping similar lengths
-around the oldest waiting row (so nothing starves; app/grouping.py). Each row has a future; a
-failed batch fails every one of them.
+around the oldest waiting row (so nothing starves; app/grouping.py). Each row has a future. A
+batch that fails is run again row by row, so that a row that cannot be computed fails alone
+instead of failing every request that shared its batch.
 
 Each model worker is a thread that takes its next batch from the queue itself, the moment it is
 free: handing batches over through the event loop left the model idle for a few milliseconds a
@@ -226,14 +227,31 @@ class Batcher(Generic[P, R]):
 
     def _compute(self, index: int, batch: list[QueuedRow[P]]) -> None:
         started, clock = time.monotonic(), time.perf_counter()
+        payloads = [item.payload for item in batch]
         try:
-            results: Sequence[R] | BaseException = self._run_batch([i.payload for i in batch])
-        except Exception as exc:  # the whole batch failed: every row learns why
-            results = exc
+            results: Sequence[R | BaseException] = self._run_batch(payloads)
+            observed = True
+        except Exception as exc:
+            results, observed = self._row_by_row(payloads, exc), False
         forward_s = time.perf_counter() - clock
         with self._changed:
             self._computing.pop(index, None)
-        self._to_loop(self._deliver, batch, results, started, forward_s)
+        self._to_loop(self._deliver, batch, results, started, forward_s if observed else None)
+
+    def _row_by_row(self, payloads: list[P], exc: Exception) -> list[R | BaseException]:
+        """After a batch failed: each row alone, so each row gets its own result or error."""
+        if len(payloads) == 1:
+            return [exc]
+        log.warning(
+            "a batch of %d rows failed (%s); running its rows one by one", len(payloads), exc
+        )
+        results: list[R | BaseException] = []
+        for payload in payloads:
+            try:
+                results.extend(self._run_batch([payload]))
+            except Exception as row_exc:
+                results.append(row_exc)
+        return results
 
     def _to_loop(self, callback: Callable[..., None], *args: Any) -> None:
         assert self._loop is not None
@@ -251,18 +269,17 @@ class Batcher(Generic[P, R]):
     def _deliver(
         self,
         batch: list[QueuedRow[P]],
-        results: Sequence[R] | BaseException,
+        results: Sequence[R | BaseException],
         started: float,
-        forward_s: float,
+        forward_s: float | None,
     ) -> None:
-        if isinstance(results, BaseException):
-            for item in batch:
-                _fail(item, results)
-            return
+        """`forward_s` is None when the batch failed and was run row by row: not observed."""
         for item, result in zip(batch, results, strict=True):
-            if not item.future.done():
+            if isinstance(result, BaseException):
+                _fail(item, result)
+            elif not item.future.done():
                 item.future.set_result(result)
-        if self._observer is not None:
+        if self._observer is not None and forward_s is not None:
             lengths = [item.length for item in batch]
             self._observer.batch_done(
                 BatchStats(

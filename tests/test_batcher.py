@@ -174,6 +174,22 @@ def test_a_failing_batch_fails_its_rows_and_the_worker_goes_on() -> None:
     run(scenario, recorder)
 
 
+def test_a_row_that_fails_its_batch_fails_alone() -> None:
+    """Regression: one uncomputable row (e.g. past the backbone's positions) used to fail every
+    request that shared its batch with a 500."""
+    recorder = Recorder(fail=lambda batch: "bad" in batch)
+
+    async def scenario(batcher: Batcher) -> list[object]:
+        bad = asyncio.ensure_future(batcher.submit(["bad"], [1], 5))
+        good = asyncio.ensure_future(batcher.submit(["good"], [1], 5))
+        return await asyncio.gather(bad, good, return_exceptions=True)
+
+    bad, good = run(scenario, recorder, max_wait_s=0.2, max_batch_size=2)  # type: ignore[misc]
+    assert recorder.batches[0] == ["bad", "good"]  # they did share a batch
+    assert isinstance(bad, RuntimeError)
+    assert good == ["GOOD"]
+
+
 def test_idle_worker_runs_a_lone_request_without_waiting() -> None:
     recorder = Recorder()
 
