@@ -46,7 +46,13 @@ class Backbone:
 
     @property
     def max_positions(self) -> int:
-        return int(getattr(self.model.config, "max_position_embeddings", 512))
+        """Positions one sequence may use. RoBERTa-style embeddings number positions from
+        padding_idx + 1, so they have that many fewer than `max_position_embeddings`."""
+        total = int(getattr(self.model.config, "max_position_embeddings", 512))
+        embeddings = getattr(self.model, "embeddings", None)
+        if hasattr(embeddings, "create_position_ids_from_inputs_embeds"):
+            total -= int(getattr(embeddings, "padding_idx", 0) or 0) + 1
+        return total
 
     @property
     def hidden_size(self) -> int:
@@ -171,6 +177,7 @@ def load_backbone(
         source, dtype=torch.float32, attn_implementation=choose_attention(attention, target)
     )
     model.eval().requires_grad_(False)
+    _check_embedding_width(name, model)
     identity = BackboneIdentity(name, fingerprint(model), int(model.config.hidden_size))
     dtype = choose_dtype(precision, target)
     model.to(device=target, dtype=dtype)
@@ -179,3 +186,18 @@ def load_backbone(
     return Backbone(
         model, tokenizer, identity, target, dtype, build_encoder(model, target, use_trace)
     )
+
+
+def _check_embedding_width(name: str, model: PreTrainedModel) -> None:
+    """A task's prompt is [m, hidden_size], prepended to the token embeddings, so those must be
+    hidden_size wide too. ALBERT and ELECTRA factorise theirs (narrower, projected up inside the
+    model): refused at load with the reason, not with a shape error at the first request."""
+    hidden = int(model.config.hidden_size)
+    width = int(getattr(model.get_input_embeddings(), "embedding_dim", hidden))
+    if width != hidden:
+        raise ValueError(
+            f"backbone {name!r} has {width}-wide token embeddings but hidden size {hidden} "
+            f"(factorised embeddings, as in ALBERT and ELECTRA): promptserve prepends "
+            f"hidden-size prompt vectors to the token embeddings, so it needs a backbone whose "
+            f"token embeddings are hidden-size wide (BERT, RoBERTa, DeBERTa, MiniLM, ...)"
+        )

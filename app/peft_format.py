@@ -47,7 +47,8 @@ ROBERTA_HEAD_KEYS = (
 )
 # Model types whose *ForSequenceClassification is dropout(pooler_output) -> one Linear, with the
 # pooler in the base model our backbone loads: the head PEFT trains there is our `first` pooling.
-POOLER_HEAD_MODEL_TYPES = frozenset({"bert", "albert", "ernie", "megatron-bert"})
+# (ALBERT has one too, but its factorised embeddings are refused as a backbone: app/backbone.py.)
+POOLER_HEAD_MODEL_TYPES = frozenset({"bert", "ernie", "megatron-bert"})
 HUB_IDS = {DEFAULT_BACKBONE: "sentence-transformers/all-MiniLM-L6-v2"}
 GENERIC_DIR_NAMES = frozenset({"model", "models", "checkpoint", "base", "weights"})
 _PICKLE_REFUSAL = (

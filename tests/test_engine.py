@@ -36,9 +36,9 @@ def reference_logits(backbone: Backbone, spec: TaskSpec, text: str) -> torch.Ten
         )
         hidden = out.last_hidden_state[0]  # [m + n, d]
         m = spec.prompt_len
-        pooled = {"mean": hidden[m:].mean(0), "cls": hidden[m], "first": out.pooler_output[0]}[
-            spec.pooling
-        ]
+        pooler = getattr(out, "pooler_output", None)  # position 0's state where there is none
+        first = hidden[0] if pooler is None else pooler[0]
+        pooled = {"mean": hidden[m:].mean(0), "cls": hidden[m], "first": first}[spec.pooling]
         return spec.head_weight @ pooled + spec.head_bias
 
 
