@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 from app.engine import DeviceTask
 
-Key = tuple[str, int]  # (task, version); versions are immutable, so keys never go stale
+# (task, version, sha256 of its file). Versions are immutable, but a task deleted and uploaded
+# again numbers its versions from 1 again: the hash keeps the old task's tensors from serving.
+Key = tuple[str, int, str]
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class PromptCache:
     eviction never breaks a request in flight; the budget bounds what the cache keeps.
     """
 
-    def __init__(self, budget_bytes: int, load: Callable[[str, int], DeviceTask]) -> None:
+    def __init__(self, budget_bytes: int, load: Callable[[Key], DeviceTask]) -> None:
         self.budget_bytes = budget_bytes
         self._load = load
         self._lock = threading.Lock()
@@ -36,27 +38,27 @@ class PromptCache:
         self._bytes = 0
         self._hits = self._misses = self._evictions = 0
 
-    def peek(self, task: str, version: int) -> DeviceTask | None:
+    def peek(self, key: Key) -> DeviceTask | None:
         """The cached entry, counted as a hit, or None (not counted: `get` will count the miss)."""
         with self._lock:
-            entry = self._entries.get((task, version))
+            entry = self._entries.get(key)
             if entry is not None:
-                self._entries.move_to_end((task, version))
+                self._entries.move_to_end(key)
                 self._hits += 1
             return entry
 
-    def get(self, task: str, version: int) -> DeviceTask:
+    def get(self, key: Key) -> DeviceTask:
         """Cached entry or a fresh load from disk; blocking, so keep it off the event loop."""
-        entry = self.peek(task, version)
+        entry = self.peek(key)
         if entry is not None:
             return entry
-        loaded = self._load(task, version)
+        loaded = self._load(key)
         with self._lock:
             self._misses += 1
-            existing = self._entries.get((task, version))
+            existing = self._entries.get(key)
             if existing is not None:  # another thread loaded it meanwhile
                 return existing
-            self._entries[(task, version)] = loaded
+            self._entries[key] = loaded
             self._bytes += loaded.nbytes
             self._evict_over_budget()
         return loaded

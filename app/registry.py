@@ -107,13 +107,18 @@ class Registry:
             raise VersionNotFound(f"task {task!r} has no version {chosen}")
         return info
 
-    def read_spec(self, task: str, version: int) -> TaskSpec:
-        """Load a version's tensors from disk (slow path: the device cache sits in front)."""
+    def read_spec(self, task: str, version: int, sha256: str | None = None) -> TaskSpec:
+        """Load a version's tensors from disk (slow path: the device cache sits in front).
+
+        With `sha256` (from `resolve`), a file that is no longer that version's (the task was
+        deleted and uploaded again since) is refused, as a version that is gone."""
         path = self._version_path(task, version)
         try:
             data = path.read_bytes()
         except FileNotFoundError as exc:
             raise VersionNotFound(f"task {task!r} has no version {version}") from exc
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise VersionNotFound(f"task {task!r}'s version {version} was deleted and replaced")
         spec, _ = prompt_file.decode(data, self.backbone)
         return spec
 

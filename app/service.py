@@ -12,9 +12,9 @@ import torch
 from app.batch_types import Admission
 from app.batcher import Batcher
 from app.engine import DeviceTask, Engine, Row
-from app.errors import InvalidRequest
+from app.errors import InvalidRequest, VersionNotFound
 from app.prompt_cache import PromptCache
-from app.registry import Registry
+from app.registry import Registry, VersionInfo
 from app.tokenize import TextTokenizer
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,7 @@ class ClassifyService:
             raise InvalidRequest("inputs must hold at least one text")
         # overloaded: refuse before tokenizing, not after
         self.batcher.check_room(len(texts), admission)
-        info = self.registry.resolve(task, version)  # pinned now: in-flight work keeps this version
-        device_task = await self._device_task(info.task, info.version)
+        info, device_task = await self._resolve(task, version)
         loop = asyncio.get_running_loop()
         max_tokens = self.engine.max_text_tokens(device_task.prompt_len)
         tokenized = await loop.run_in_executor(
@@ -86,12 +85,28 @@ class ClassifyService:
             info.task, info.version, predictions, [t.truncated for t in tokenized]
         )
 
-    async def _device_task(self, task: str, version: int) -> DeviceTask:
+    async def _resolve(self, task: str, version: int | None) -> tuple[VersionInfo, DeviceTask]:
+        """The version to use and its tensors, pinned from here on: in-flight work keeps them.
+
+        A request for the active version whose version is deleted before its tensors are loaded
+        (a roll forward and clean-up racing with it) takes the version active now instead: it
+        asked for whichever is active, and its answer says which it got."""
+        info = self.registry.resolve(task, version)
+        try:
+            return info, await self._device_task(info)
+        except VersionNotFound:
+            if version is not None:
+                raise
+        info = self.registry.resolve(task)
+        return info, await self._device_task(info)
+
+    async def _device_task(self, info: VersionInfo) -> DeviceTask:
         """A cache hit costs nothing; a miss loads from disk in a thread, never in the worker."""
-        cached = self.cache.peek(task, version)
+        key = (info.task, info.version, info.sha256)
+        cached = self.cache.peek(key)
         if cached is not None:
             return cached
-        return await asyncio.to_thread(self.cache.get, task, version)
+        return await asyncio.to_thread(self.cache.get, key)
 
     def close(self) -> None:
         self._tokenizer_thread.shutdown(wait=False)

@@ -138,8 +138,9 @@ def build_services(settings: Settings, backbone: Backbone, metrics: Metrics) -> 
     registry = Registry(settings.prompts_dir, backbone.identity, backbone.max_prompt_len)
     registry.load()
 
-    def load_task(task: str, version: int) -> DeviceTask:
-        return engine.to_device(registry.read_spec(task, version), task, version)
+    def load_task(key: tuple[str, int, str]) -> DeviceTask:
+        task, version, sha256 = key
+        return engine.to_device(registry.read_spec(task, version, sha256), task, version)
 
     cache = PromptCache(settings.cache_bytes, load_task)
     workers, threads = plan_workers(
