@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
@@ -88,3 +88,15 @@ class Settings(BaseSettings):
     @classmethod
     def _lowercase_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _queue_holds_a_whole_request(self) -> Settings:
+        """A request's texts are queued together: with room for fewer, a legal request would be
+        refused as 'overloaded' on an idle server, forever."""
+        if self.queue_limit < self.max_client_batch:
+            raise ValueError(
+                f"queue_limit ({self.queue_limit}) is below max_client_batch "
+                f"({self.max_client_batch}): a request of {self.max_client_batch} texts could "
+                f"never be queued; raise queue_limit or lower max_client_batch"
+            )
+        return self

@@ -3,13 +3,18 @@ and count every row they computed. Patch before the app is built (the batcher bi
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
+from fastapi.testclient import TestClient
 
 from app.engine import Engine, Row
+from tests.helpers import classify
 
 
 class Gate:
@@ -43,3 +48,27 @@ class Gate:
 
         monkeypatch.setattr(Engine, "forward", forward)
         return gate
+
+
+@contextlib.contextmanager
+def full_queue(client: TestClient, gate: Gate, task: str) -> Iterator[None]:
+    """Inside: one request held in the model and one of `max_client_batch` rows waiting, which
+    fills the queue when `queue_limit` is `max_client_batch` (build the app so). On exit the
+    model is let go and both held requests must be answered."""
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    batcher = client.app.state.services.batcher  # type: ignore[attr-defined]
+    gate.hold()
+    with ThreadPoolExecutor(2) as pool:
+        running = pool.submit(classify, client, task, "in the model")
+        assert gate.entered.wait(10)
+        waiting = pool.submit(classify, client, task, ["waiting"] * settings.max_client_batch)
+        deadline = time.monotonic() + 10
+        while batcher.depth < settings.queue_limit:
+            assert time.monotonic() < deadline and not waiting.done(), "the queue never filled"
+            time.sleep(0.01)
+        try:
+            yield
+        finally:
+            gate.release()
+        assert running.result(timeout=30).status_code == 200
+        assert waiting.result(timeout=30).status_code == 200

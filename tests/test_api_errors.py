@@ -14,6 +14,7 @@ from app import prompt_file
 from app.api.app import create_app
 from app.api.body_limit import UPLOAD_OVERHEAD
 from app.settings import Settings
+from tests.gated_engine import Gate, full_queue
 from tests.helpers import (
     MakeClient,
     assert_error,
@@ -232,13 +233,17 @@ def test_an_upload_over_max_upload_bytes_is_413_and_stores_nothing(make_client: 
 
 
 # ---- load and time ----------------------------------------------------------------------------
-def test_a_full_queue_is_503_with_retry_after(make_client: MakeClient) -> None:
-    client = make_client(queue_limit=1)
+def test_a_full_queue_is_503_with_retry_after(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = Gate.installed(monkeypatch)
+    client = make_client(queue_limit=2, max_client_batch=2, model_workers=1, max_batch_size=1)
     upload(client, "t", prompt_bytes(random_spec(32)))
-    r = classify(client, "t", ["one", "two"])
-    assert_error(r, 503, "Overloaded", "queue full")
-    assert int(r.headers["retry-after"]) >= 1
-    assert classify(client, "t", ["one"]).status_code == 200
+    with full_queue(client, gate, "t"):
+        r = classify(client, "t", ["one"])
+        assert_error(r, 503, "Overloaded", "queue full")
+        assert int(r.headers["retry-after"]) >= 1
+    assert classify(client, "t", ["one", "two"]).status_code == 200
 
 
 def test_a_request_past_its_deadline_is_504(make_client: MakeClient) -> None:

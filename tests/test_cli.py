@@ -69,7 +69,7 @@ def test_every_flag_reaches_its_setting() -> None:
         "max_batch_tokens": "2048",
         "max_batch_padding": "0.05",
         "max_wait_ms": "1.5",
-        "queue_limit": "10",
+        "queue_limit": "20",
         "request_timeout_s": "3",
         "max_client_batch": "16",
         "cache_bytes": "4096",
@@ -95,7 +95,7 @@ def test_every_flag_reaches_its_setting() -> None:
     assert (s.device, s.precision, s.log_level) == ("cpu", "bf16", "warning")
     assert (s.max_batch_size, s.max_batch_tokens, s.max_wait_ms) == (8, 2048, 1.5)
     assert s.max_batch_padding == 0.05
-    assert s.queue_limit == 10
+    assert s.queue_limit == 20
     assert (s.request_timeout_s, s.max_client_batch, s.cache_bytes) == (3.0, 16, 4096)
     assert s.admin_token is not None and s.admin_token.get_secret_value() == "adm"
     assert s.classify_token is not None and s.classify_token.get_secret_value() == "cls"
@@ -114,6 +114,7 @@ def test_every_flag_reaches_its_setting() -> None:
         (["--device", "tpu"], {}, "device"),
         (["--precision", "fp8"], {}, "precision"),
         (["--queue-limit", "0"], {}, "queue_limit"),
+        (["--queue-limit", "8"], {}, "queue_limit (8) is below max_client_batch (64)"),
         (["--request-timeout-s", "0"], {}, "request_timeout_s"),
         (["--log-level", "loud"], {}, "log_level"),
         ([], {"PROMPTSERVE_PORT": "not-a-port"}, "port"),

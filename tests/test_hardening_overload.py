@@ -25,7 +25,11 @@ def test_a_full_queue_refuses_at_the_door_and_recovers(
 ) -> None:
     gate = Gate.installed(monkeypatch)
     settings = Settings(
-        prompts_dir=tmp_path / "prompts", model_workers=1, max_batch_size=1, queue_limit=LIMIT
+        prompts_dir=tmp_path / "prompts",
+        model_workers=1,
+        max_batch_size=1,
+        queue_limit=LIMIT,
+        max_client_batch=LIMIT,
     )  # type: ignore[call-arg]
     with (
         live_server(create_app(settings, backbone=tiny_backbone)) as base,

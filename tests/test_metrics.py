@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.gated_engine import Gate, full_queue
 from tests.helpers import MakeClient, classify, prompt_bytes, random_spec, scrape, upload
 
 
@@ -124,18 +126,20 @@ def test_a_tiny_cache_evicts_yet_every_answer_stays_right(make_client: MakeClien
     assert value(m, "promptserve_resident_prompts") == 1
 
 
-def test_refused_and_failed_requests_are_counted_by_status(make_client: MakeClient) -> None:
-    """Regression: a body refused for its size (413) never reached the request counter."""
-    client = make_client(queue_limit=1, max_request_bytes=1000)
+def test_refused_and_failed_requests_are_counted_by_route_and_status(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regressions: a body refused for its size (413) never reached the request counter; then
+    it, and a refusal at the full queue's door (503), counted under route 'unmatched'."""
+    gate = Gate.installed(monkeypatch)
+    client = make_client(
+        queue_limit=2, max_client_batch=2, model_workers=1, max_batch_size=1, max_request_bytes=1000
+    )
     upload(client, "a", prompt_bytes(random_spec(32)))
-    classify(client, "a", ["x", "y"])  # 503: queue full
+    with full_queue(client, gate, "a"):
+        assert classify(client, "a", "x").status_code == 503
     too_big = json.dumps({"task": "a", "inputs": ["word " * 300]}).encode()
     client.post("/classify", content=too_big, headers={"content-type": "application/json"})
     m = scrape(client)
     assert value(m, "promptserve_requests_total", route="/classify", status="503") == 1
-    refused = sum(
-        v
-        for (name, labels), v in m.items()
-        if name == "promptserve_requests_total" and dict(labels)["status"] == "413"
-    )
-    assert refused == 1
+    assert value(m, "promptserve_requests_total", route="/classify", status="413") == 1

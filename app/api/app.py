@@ -76,7 +76,8 @@ def create_app(
     app.state.not_ready_reason = "the backbone is loading"
     app.state.drain = Drain(settings.drain_grace_s)  # begun by the server on SIGTERM
     install_error_handlers(app)
-    for router in (classify.router, prompts.router, health.router):
+    routers = (classify.router, prompts.router, health.router)
+    for router in routers:
         app.include_router(router)
     app.add_middleware(QueueGate, admit=lambda: _admit(app))
     app.add_middleware(
@@ -84,7 +85,9 @@ def create_app(
     )
     app.add_middleware(DrainGate, drain=app.state.drain)
     # Added last, so outermost: requests that BodyLimit refuses (413) are counted too.
-    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(
+        RequestMetrics, metrics=metrics, routes=[r for router in routers for r in router.routes]
+    )
     if settings.admin_token is None:
         log.warning("no admin token configured: upload, activate and delete are open to anyone")
     return app
