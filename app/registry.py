@@ -92,6 +92,11 @@ class Registry:
     def task_ids(self) -> list[str]:
         return sorted(self._tasks)
 
+    def states(self) -> list[TaskState]:
+        """Every task's state, by task id, as one snapshot: tasks deleted meanwhile stay in it."""
+        tasks = dict(self._tasks)  # one copy: writers replace entries under their lock
+        return [tasks[task] for task in sorted(tasks)]
+
     def state(self, task: str) -> TaskState:
         state = self._tasks.get(task)
         if state is None:

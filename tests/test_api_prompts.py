@@ -6,8 +6,11 @@ import hashlib
 import re
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
+from app.api.schemas import TaskSummary
+from app.registry import TaskState
 from tests.helpers import MakeClient, assert_error, classify, prompt_bytes, random_spec, upload
 
 TEXTS = ["a fine day", "a terrible day", "an ordinary day"]
@@ -85,6 +88,27 @@ def test_listing_summarises_each_tasks_active_version(client: TestClient) -> Non
         "prompt_len": 4,
         "description": "",
     }
+
+
+def test_a_listing_survives_tasks_deleted_while_it_is_built(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the listing took the task ids, then looked each one up, so a task deleted
+    in between made GET /prompts answer 404 TaskNotFound (97 of 4,860 listings under churn)."""
+    for name in ("a", "b", "c"):
+        upload(client, name, prompt_bytes(random_spec(32)))
+    registry = client.app.state.services.registry  # type: ignore[attr-defined]
+    summarise = TaskSummary.of
+
+    def delete_the_others_first(state: TaskState) -> TaskSummary:
+        for other in set(registry.task_ids()) - {state.task}:
+            registry.delete_task(other)
+        return summarise(state)
+
+    monkeypatch.setattr(TaskSummary, "of", delete_the_others_first)
+    r = client.get("/prompts")
+    assert r.status_code == 200, r.text
+    assert [t["task"] for t in r.json()["tasks"]] == ["a", "b", "c"]  # as they were when asked
 
 
 def test_an_empty_registry_lists_nothing(client: TestClient) -> None:

@@ -48,10 +48,9 @@ async def list_tasks(
     offset: int = Query(0, ge=0),
     limit: int = Query(100, ge=1, le=1000),
 ) -> TaskPage:
-    registry = services.registry
-    ids = registry.task_ids()
-    page = [TaskSummary.of(registry.state(task)) for task in ids[offset : offset + limit]]
-    return TaskPage(tasks=page, total=len(ids), offset=offset, limit=limit)
+    states = services.registry.states()  # one snapshot: a delete meanwhile cannot break the page
+    page = [TaskSummary.of(state) for state in states[offset : offset + limit]]
+    return TaskPage(tasks=page, total=len(states), offset=offset, limit=limit)
 
 
 @router.get("/{task}", response_model=TaskRecord)
