@@ -12,7 +12,7 @@ import torch
 from app.batch_types import Admission
 from app.batcher import Batcher
 from app.engine import DeviceTask, Engine, Row
-from app.errors import InvalidRequest, VersionNotFound
+from app.errors import InvalidPrompt, InvalidRequest, VersionNotFound
 from app.prompt_cache import PromptCache
 from app.registry import Registry, VersionInfo
 from app.tokenize import TextTokenizer
@@ -78,6 +78,12 @@ class ClassifyService:
         rows = [Row(t.input_ids, device_task) for t in tokenized]
         lengths = [row.length for row in rows]
         logits = await self.batcher.submit(rows, lengths, self.timeout_s, admission)
+        if not all(bool(torch.isfinite(row_logits).all()) for row_logits in logits):
+            raise InvalidPrompt(
+                f"task {info.task!r} version {info.version} gives non-finite scores for this "
+                f"input: its prompt or head values overflow the backbone "
+                f"({self.engine.backbone.precision}); upload a version with smaller values"
+            )
         predictions = [
             _predict(device_task.labels, row_logits, all_scores) for row_logits in logits
         ]

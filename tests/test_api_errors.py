@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from app import prompt_file
 from app.api.app import create_app
 from app.api.body_limit import UPLOAD_OVERHEAD
 from app.settings import Settings
+from app.task import TaskSpec
 from tests.gated_engine import Gate, full_queue
 from tests.helpers import (
     MakeClient,
@@ -190,6 +192,21 @@ def test_a_prompt_leaving_no_room_for_text_is_refused(served: TestClient) -> Non
 
 
 # ---- limits -----------------------------------------------------------------------------------
+def test_a_prompt_whose_values_overflow_the_backbone_is_422_not_null_scores(
+    served: TestClient,
+) -> None:
+    """Regression: a finite but huge prompt (3e38) was stored, then every classify answered
+    200 with an arbitrary label and "score": null."""
+    spec = random_spec(32)
+    huge = TaskSpec(
+        torch.full_like(spec.prompt, 3e38), spec.head_weight, spec.head_bias, spec.labels
+    )
+    assert upload(served, "huge", prompt_bytes(huge)).status_code == 201
+    r = classify(served, "huge", ["one", "two"])
+    assert_error(r, 422, "InvalidPrompt", "non-finite scores")
+    assert classify(served, "t", "still fine").status_code == 200
+
+
 def test_more_inputs_than_max_client_batch_is_413(make_client: MakeClient) -> None:
     client = make_client(max_client_batch=4)
     upload(client, "t", prompt_bytes(random_spec(32)))
