@@ -71,7 +71,10 @@ def resolve_source(backbone: str) -> str:
 def choose_device(requested: str) -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {requested!r}: this torch build sees no CUDA device")
+    return device
 
 
 def choose_dtype(requested: str, device: torch.device) -> torch.dtype:

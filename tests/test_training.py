@@ -53,11 +53,33 @@ def train_scored(
 def test_a_few_dozen_steps_reach_high_accuracy_on_an_easy_task(
     trainer_backbone: Backbone, tiny_backbone: Backbone
 ) -> None:
+    """The whole recipe (probe warm start, then steps). The warm start alone already scores high
+    on this tiny backbone, so the next test proves that the steps themselves learn."""
     train_data, eval_data = synthetic(640, seed=1), synthetic(200, seed=2)
     config = TrainConfig(epochs=2, batch_size=32, prompt_len=4, precision="fp32")
     result = train_scored(config, trainer_backbone, tiny_backbone, train_data, eval_data)
     assert len(result.history) == 2  # 40 steps in all
     assert result.best_scores is not None and result.best_scores.accuracy >= 0.95
+
+
+def test_the_steps_themselves_learn_from_a_zero_head(
+    trainer_backbone: Backbone, tiny_backbone: Backbone
+) -> None:
+    """Regression (audit): the test above also passed with both learning rates at 0. From a
+    zero head, 60 steps must climb well above chance, where the same run at rate 0 stays."""
+    train_data, eval_data = synthetic(640, seed=1), synthetic(200, seed=2)
+
+    def curve(rate: float) -> list[float]:
+        config = TrainConfig(
+            epochs=3, batch_size=32, prompt_len=4, precision="fp32", head_init="zeros",
+            prompt_lr=3 * rate, head_lr=10 * rate, warmup=0.0,
+        )  # fmt: skip
+        result = train_scored(config, trainer_backbone, tiny_backbone, train_data, eval_data)
+        return [epoch.scores.accuracy for epoch in result.history if epoch.scores is not None]
+
+    learned, frozen = curve(1e-2), curve(0.0)
+    assert learned[-1] >= 0.7 and learned[-1] > learned[0]
+    assert max(frozen) <= 0.6  # a zero head answers one label for every input
 
 
 def test_epochs_must_beat_the_warm_start_to_be_kept(

@@ -12,12 +12,17 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from app.errors import PromptserveError
 from app.settings import DEFAULT_BACKBONE
 from app.task import POOLINGS
 from app.training.init import INITS
 from app.training.reparam import REPARAMS
 from app.training.trainer import TrainConfig
+
+# What a user can cause (bad data, options, paths, backbone, task, server): a message, exit 2.
+LOAD_ERRORS = (ValueError, RuntimeError, OSError, PromptserveError, httpx.HTTPError)
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +102,11 @@ def run_train(args: argparse.Namespace) -> int:
         return 2
     from app.training.run import train_task
 
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     started = time.time()
     try:
+        config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
         return train_task(args, config, command=shlex.join(["promptserve", *args.argv]))
-    except (ValueError, RuntimeError) as exc:  # bad data, options or upload: no traceback
+    except LOAD_ERRORS as exc:  # bad data, options, backbone, destination or upload: no traceback
         print(f"promptserve train: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -117,7 +122,7 @@ def run_eval(args: argparse.Namespace) -> int:
         dataset = data.load(args.data)
         labels, predicted, version = predict_for_eval(args, dataset)
         data.check_known_labels(dataset, labels)
-    except (ValueError, RuntimeError, PromptserveError) as exc:
+    except LOAD_ERRORS as exc:
         print(f"promptserve eval: {exc}", file=sys.stderr)
         return 2
     scores = score(dataset.labels, predicted, labels)
@@ -137,7 +142,7 @@ def run_refit(args: argparse.Namespace) -> int:
 
     try:
         return refit_task(args, command=shlex.join(["promptserve", *args.argv]))
-    except (ValueError, RuntimeError, PromptserveError) as exc:  # bad data, task or upload
+    except LOAD_ERRORS as exc:  # bad data, task, backbone or upload
         print(f"promptserve refit-head: {exc}", file=sys.stderr)
         return 2
 

@@ -28,6 +28,7 @@ def train_task(args: argparse.Namespace, config: TrainConfig, command: str) -> i
     # Same seed, same machine, same result: also on CUDA (cuBLAS needs a fixed workspace).
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
+    check_destinations(args)  # before minutes of training, not after
     train_data = data.load(args.train)
     eval_data = data.load(args.eval) if args.eval else None
     # Two loads of one backbone: fp32 eager for gradients, and the serving configuration for
@@ -60,8 +61,70 @@ def train_task(args: argparse.Namespace, config: TrainConfig, command: str) -> i
     finally:
         if progress is not None:
             progress.close()
-    _deliver(args, finished(result), trainer_backbone, register_in=args.prompts_dir)
+    _summarise(result, len(train_data))
+    payload = finished(result)
+    try:
+        _deliver(args, payload, trainer_backbone, register_in=args.prompts_dir)
+    except Exception:
+        _keep(payload, args.task)  # a delivery that failed after training loses nothing
+        raise
     return 0
+
+
+def check_destinations(args: argparse.Namespace) -> None:
+    """Each place the result goes can take it: a task id the registry accepts, a writable --out
+    file path and --prompts-dir, a reachable --upload server."""
+    from app.task import check_task_id
+
+    if args.prompts_dir or args.upload:
+        check_task_id(args.task)
+    if args.out:
+        out = Path(args.out)
+        if out.is_dir():
+            raise ValueError(f"--out {out} is a directory; give a file path")
+        _check_writable(out.parent, "--out")
+    if args.prompts_dir:
+        _check_writable(Path(args.prompts_dir), "--prompts-dir")
+    if args.upload:
+        import httpx
+
+        url = f"{args.upload.rstrip('/')}/readyz"
+        try:
+            ready = httpx.get(url, timeout=10)
+        except httpx.HTTPError as exc:
+            raise RuntimeError(f"--upload {args.upload}: cannot reach the server ({exc})") from exc
+        if ready.status_code != 200:
+            raise RuntimeError(f"--upload {args.upload}: {url} answered {ready.status_code}")
+
+
+def _check_writable(folder: Path, flag: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{flag}: cannot create {folder}: {exc.strerror}") from exc
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{flag}: {folder} is not writable")
+
+
+def _keep(payload: bytes, task: str) -> None:
+    """The trained task, saved where delivery failed, so no training run is lost."""
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix=f"promptserve-{task[:40]}-", suffix=".safetensors")
+    with os.fdopen(fd, "wb") as file:
+        file.write(payload)
+    log.error("delivery failed; the trained task is saved in %s", name)
+
+
+def _summarise(result: TrainResult, examples: int) -> None:
+    history = result.history
+    seconds = sum(epoch.seconds for epoch in history)
+    best = result.best_scores
+    log.info(
+        "trained: %d epoch(s) of %d examples in %.1f s, %.0f examples/s; best epoch %d%s",
+        len(history), examples, seconds, examples * len(history) / max(seconds, 1e-9),
+        result.best_epoch, "" if best is None else f", eval accuracy {best.accuracy:.4f}",
+    )  # fmt: skip
 
 
 def predict_for_eval(

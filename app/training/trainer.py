@@ -42,8 +42,9 @@ class TrainConfig:
     init_prompt: str | None = None  # a prompt file, for init "prompt"
     pooling: Pooling = "mean"
     epochs: int = 5
-    prompt_lr: float = 3e-3
-    head_lr: float = 3e-3
+    # Prompt tuning wants a much larger rate than the head: the shipped recipes' rates.
+    prompt_lr: float = 1e-2
+    head_lr: float = 1e-3
     weight_decay: float = 0.01
     warmup: float = 0.06  # fraction of all steps
     batch_size: int = 32
@@ -60,6 +61,28 @@ class TrainConfig:
     # Distillation (app/training/distill.py): the teacher's weight w and temperature T.
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
+
+    def __post_init__(self) -> None:
+        """Numeric options checked before any work, each named by its flag."""
+        # epochs 0: the probe warm start alone (a baseline, and what the tests compare with)
+        at_least = {"epochs": 0, "batch_size": 1, "max_length": 2, "patience": 0}
+        for name, least in at_least.items():
+            if getattr(self, name) < least:
+                raise ValueError(
+                    f"{_flag(name)} must be at least {least}, not {getattr(self, name)}"
+                )
+        for name in ("prompt_lr", "head_lr", "weight_decay", "probe_l2"):
+            if not getattr(self, name) >= 0:  # NaN fails too
+                raise ValueError(f"{_flag(name)} must be 0 or more, not {getattr(self, name)}")
+        for name in ("warmup", "dropout", "label_smoothing"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{_flag(name)} must be in [0, 1), not {getattr(self, name)}")
+        if self.init_text is not None and self.init != "text":
+            raise ValueError(f"--init-text needs --init text (the init is {self.init!r})")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 @dataclass

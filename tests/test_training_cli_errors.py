@@ -1,0 +1,101 @@
+"""`promptserve train`: bad options and destinations refused before training, with a message,
+and a trained task kept when its delivery fails after all."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app import prompt_file
+from app.backbone import Backbone
+from app.cli import main
+from tests.test_training import synthetic
+from tests.test_training_cli import write_jsonl
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def train(tmp_path: Path, backbone_dir: Path, *extra: str) -> int:
+    train_file = write_jsonl(tmp_path / "train.jsonl", synthetic(64, seed=1))
+    return main(
+        [
+            "train", "--task", "mood", "--train", str(train_file), "--epochs", "1",
+            "--prompt-len", "2", "--precision", "fp32", "--no-progress",
+            "--backbone", str(backbone_dir), "--device", "cpu", *extra,
+        ]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--epochs", "-1"], "--epochs must be at least 0"),
+        (["--warmup", "1.5"], "--warmup must be in [0, 1)"),
+        (["--init-text", "hello"], "--init-text needs --init text"),
+        (["--device", "cuda"], "no CUDA device"),
+        (["--backbone", "/nonexistent/backbone"], "/nonexistent/backbone"),
+    ],
+)
+def test_a_bad_option_exits_2_naming_it_before_training(
+    extra: list[str],
+    says: str,
+    tmp_path: Path,
+    tiny_backbone_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Regressions: batch size 0 raised ZeroDivisionError; --device cuda on a CPU-only torch and
+    a missing backbone raised tracebacks."""
+    if extra[0] == "--device" and __import__("torch").cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "t.safetensors"
+    assert train(tmp_path, tiny_backbone_dir, "--out", str(out), *extra) == 2
+    assert says in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [
+        (lambda tmp: ["--task", "Bad Task", "--prompts-dir", str(tmp / "p")], "task id"),
+        (lambda tmp: ["--out", str(tmp)], "is a directory"),
+        (lambda tmp: ["--upload", f"http://127.0.0.1:{free_port()}"], "cannot reach the server"),
+    ],
+)
+def test_a_bad_destination_is_refused_before_any_training(
+    where,
+    says: str,
+    tmp_path: Path,
+    tiny_backbone_dir: Path,
+    capsys,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """Regression: the destination was checked only after training, and a bad one lost the
+    trained task with a traceback."""
+    monkeypatch.setattr("app.training.run.train", lambda *a, **k: pytest.fail("trained"))
+    assert train(tmp_path, tiny_backbone_dir, *where(tmp_path)) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_a_delivery_that_fails_after_training_keeps_the_task(
+    tmp_path: Path,
+    tiny_backbone_dir: Path,
+    tiny_backbone: Backbone,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server was ready when training began, then refused the upload (a wrong token): the
+    trained task is saved to a file whose path the log gives."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setattr(httpx, "get", lambda *a, **k: httpx.Response(200))
+    monkeypatch.setattr(httpx, "put", lambda *a, **k: httpx.Response(401, text="bad token"))
+    assert train(tmp_path, tiny_backbone_dir, "--upload", "http://127.0.0.1:1") == 2
+    [kept] = tmp_path.glob("promptserve-mood-*.safetensors")
+    spec, _ = prompt_file.decode(kept.read_bytes(), tiny_backbone.identity)
+    assert spec.labels == ("negative", "positive")
