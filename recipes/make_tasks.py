@@ -60,7 +60,13 @@ def main() -> None:
         files.append(str(out.with_name(f"{task}.safetensors")))
         Path(files[-1]).write_bytes(out.read_bytes())
     subprocess.run(
-        [sys.executable, "recipes/install.py", "--prompts-dir", str(args.prompts_dir), *files],
+        [
+            sys.executable,
+            str(Path(__file__).with_name("install.py")),
+            "--prompts-dir",
+            str(args.prompts_dir),
+            *files,
+        ],
         check=True,
     )
 
