@@ -92,7 +92,7 @@ Row = tuple[str, str, dict[str, float] | None]  # text, label, soft label
 
 def _read_jsonl(path: Path) -> list[Row]:
     rows = []
-    with path.open(encoding="utf-8") as file:
+    with path.open(encoding="utf-8-sig") as file:  # -sig: a leading byte-order mark is skipped
         for number, line in enumerate(file, 1):
             if not line.strip():
                 continue
@@ -110,7 +110,8 @@ def _read_jsonl(path: Path) -> list[Row]:
 
 
 def _read_csv(path: Path) -> list[Row]:
-    with path.open(encoding="utf-8", newline="") as file:
+    # -sig: Excel's "CSV UTF-8" starts with a byte-order mark, which would glue onto 'text'.
+    with path.open(encoding="utf-8-sig", newline="") as file:
         reader = csv.DictReader(file)
         missing = {"text", "label"} - set(reader.fieldnames or [])
         if missing:

@@ -15,10 +15,14 @@ class LabelScore:
     support: int
 
 
+# Above this many labels the confusion matrix is too wide to read as a table; --json has it.
+MAX_TABLE_CONFUSION_LABELS = 20
+
+
 @dataclass(frozen=True)
 class Scores:
     accuracy: float
-    macro_f1: float
+    macro_f1: float  # mean F1 over the labels that occur as truth or as prediction (sklearn's)
     examples: int
     labels: tuple[str, ...]
     confusion: list[list[int]]  # [true label][predicted label]
@@ -31,7 +35,7 @@ class Scores:
         """A readable report: headline figures, per-label scores, then the confusion matrix."""
         lines = [
             f"examples {self.examples}   accuracy {self.accuracy:.4f}   "
-            f"macro-F1 {self.macro_f1:.4f}",
+            f"macro-F1 {self.macro_f1:.4f} (over labels true or predicted)",
             "",
         ]
         width = max(8, *(len(label) for label in self.labels))
@@ -41,8 +45,14 @@ class Scores:
                 f"{s.label:<{width}}  {s.precision:9.4f}  {s.recall:6.4f}  "
                 f"{s.f1:.4f}  {s.support:7d}"
             )
-        if len(self.labels) <= 20:
-            lines += ["", "confusion (rows: true, columns: predicted, in the label order above)"]
+        lines.append("")
+        if len(self.labels) > MAX_TABLE_CONFUSION_LABELS:
+            lines.append(
+                f"confusion matrix omitted for {len(self.labels)} labels (more than "
+                f"{MAX_TABLE_CONFUSION_LABELS}); --json has it"
+            )
+        else:
+            lines.append("confusion (rows: true, columns: predicted, in the label order above)")
             lines += [" ".join(f"{n:6d}" for n in row) for row in self.confusion]
         return "\n".join(lines)
 
@@ -55,11 +65,14 @@ def score(truth: list[str], predicted: list[str], labels: tuple[str, ...]) -> Sc
     for t, p in zip(truth, predicted, strict=True):
         confusion[index[t]][index[p]] += 1
     per_label = [_label_score(label, i, confusion) for i, label in enumerate(labels)]
-    present = [s for s in per_label if s.support > 0]
+    # A label absent from the data but predicted still counts (F1 0): leaving it out would hide
+    # its false positives, and macro-F1 could then exceed accuracy.
+    occurring = set(truth) | set(predicted)
+    averaged = [s for s in per_label if s.label in occurring]
     correct = sum(confusion[i][i] for i in range(len(labels)))
     return Scores(
         accuracy=correct / len(truth),
-        macro_f1=sum(s.f1 for s in present) / len(present),
+        macro_f1=sum(s.f1 for s in averaged) / len(averaged),
         examples=len(truth),
         labels=labels,
         confusion=confusion,
