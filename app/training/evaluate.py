@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -10,7 +13,14 @@ from app.engine import Engine, Row
 from app.task import TaskSpec
 from app.tokenize import TextTokenizer
 
+if TYPE_CHECKING:
+    import httpx
+
+logger = logging.getLogger(__name__)
+
 DEFAULT_MAX_TEXT_CHARS = 20_000
+OVERLOAD_TRIES = 5  # POSTs of one batch while the server answers 503, before giving up
+MAX_RETRY_AFTER_S = 30.0  # a longer Retry-After is waited for this long only
 
 
 def predict_local(
@@ -64,24 +74,67 @@ def predict_remote(
     version: int | None = None,
     batch_size: int = 64,
     timeout_s: float = 120.0,
+    overload_tries: int = OVERLOAD_TRIES,
 ) -> tuple[list[str], int]:
-    """Labels from a running server's POST /classify; returns them and the version that answered."""
+    """Labels from a running server's POST /classify; returns them and the version that answered.
+
+    Fits the server's limits without being told them: a 413 (too many inputs) halves the batch,
+    down to one text; a 503 (overloaded) is retried after its Retry-After, up to
+    `overload_tries` tries in all."""
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     predicted: list[str] = []
     answered_version = 0
     with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout_s) as client:
-        for start in range(0, len(texts), batch_size):
+        start = 0
+        while start < len(texts):
             inputs = list(texts[start : start + batch_size])
             body: dict[str, object] = {"task": task, "inputs": inputs}
             if version is not None:
                 body["version"] = version
-            response = client.post("/classify", json=body)
+            response = _post_classify(client, body, overload_tries)
+            if response.status_code == 413 and len(inputs) > 1:
+                batch_size = len(inputs) // 2
+                logger.info(
+                    "%s refused %d texts per request (413); trying %d", url, len(inputs), batch_size
+                )
+                continue
             if response.status_code != 200:
-                raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:500]}")
+                raise RuntimeError(_refusal(url, response, overload_tries))
             payload = response.json()
             answered_version = int(payload["version"])
             version = answered_version  # pinned: an activation mid-run must not mix versions
             predicted += [p["label"] for p in payload["predictions"]]
+            start += len(inputs)
     return predicted, answered_version
+
+
+def _post_classify(client: httpx.Client, body: dict[str, object], tries: int) -> httpx.Response:
+    """POST /classify, waiting out up to `tries - 1` 503 answers; returns the last answer."""
+    for _ in range(tries - 1):
+        response = client.post("/classify", json=body)
+        if response.status_code != 503:
+            return response
+        wait_s = _retry_after_s(response)
+        logger.info("server overloaded (503); retrying in %.1f s", wait_s)
+        time.sleep(wait_s)
+    return client.post("/classify", json=body)
+
+
+def _retry_after_s(response: httpx.Response) -> float:
+    """The answer's Retry-After in seconds, bounded; 1 s when absent or an HTTP date."""
+    try:
+        wait_s = float(response.headers.get("retry-after", "1"))
+    except ValueError:
+        wait_s = 1.0
+    return min(max(wait_s, 0.0), MAX_RETRY_AFTER_S)
+
+
+def _refusal(url: str, response: httpx.Response, overload_tries: int) -> str:
+    reason = f"{url} answered {response.status_code}: {response.text[:500]}"
+    if response.status_code == 413:
+        return f"{reason} (even with one text per request)"
+    if response.status_code == 503:
+        return f"{reason} (still overloaded after {overload_tries} tries)"
+    return reason
