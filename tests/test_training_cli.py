@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ import torch
 from app import prompt_file
 from app.backbone import Backbone
 from app.cli import main
+from app.registry import Registry
 from app.training import data
+from tests.helpers import random_spec
 from tests.test_training import synthetic
 
 
@@ -175,3 +178,60 @@ def test_train_can_start_from_a_trained_prompt_and_refuses_bad_ones(
     assert f"--init-prompt {junk}:" in capsys.readouterr().err
     assert train_from("--init", "prompt", "--init-prompt", str(tmp_path / "missing")) == 2
     assert "No such file" in capsys.readouterr().err
+
+
+def registry_named_by_env(
+    tmp_path: Path, backbone_dir: Path, backbone: Backbone, monkeypatch: pytest.MonkeyPatch
+) -> Registry:
+    """A registry holding task "mood" v1, named only by PROMPTSERVE_PROMPTS_DIR (and the backbone
+    only by PROMPTSERVE_BACKBONE), with an empty directory as cwd."""
+    registry = Registry(tmp_path / "registry", backbone.identity)
+    registry.load()
+    spec = replace(random_spec(backbone.hidden_size, num_labels=2), labels=("negative", "positive"))
+    registry.add_version("mood", prompt_file.encode(spec, backbone.identity))
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    monkeypatch.setenv("PROMPTSERVE_PROMPTS_DIR", str(registry.root))
+    monkeypatch.setenv("PROMPTSERVE_BACKBONE", str(backbone_dir))
+    return registry
+
+
+def test_eval_and_refit_read_the_registry_and_backbone_the_environment_names(
+    tmp_path: Path,
+    tiny_backbone_dir: Path,
+    tiny_backbone: Backbone,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Audit 3 finding 13: with PROMPTSERVE_PROMPTS_DIR set, as `serve` and `export-peft` honour,
+    `eval` said "task not found" and left an empty ./prompts behind."""
+    registry = registry_named_by_env(tmp_path, tiny_backbone_dir, tiny_backbone, monkeypatch)
+    rows = write_jsonl(tmp_path / "rows.jsonl", synthetic(60, seed=4))
+    assert main(["eval", "--task", "mood", "--data", str(rows), "--json", "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == 1
+    refit = ["refit-head", "--task", "mood", "--data", str(rows), "--folds", "2", "--register"]
+    assert main([*refit, "--device", "cpu"]) == 0
+    registry.load()
+    assert registry.resolve("mood").version == 2
+    assert not (tmp_path / "cwd" / "prompts").exists()
+
+
+def test_train_takes_the_backbone_from_the_environment_but_registers_only_when_told(
+    tmp_path: Path,
+    tiny_backbone_dir: Path,
+    tiny_backbone: Backbone,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """train's --prompts-dir is a destination: PROMPTSERVE_PROMPTS_DIR must not turn it on."""
+    registry = registry_named_by_env(tmp_path, tiny_backbone_dir, tiny_backbone, monkeypatch)
+    rows = write_jsonl(tmp_path / "rows.jsonl", synthetic(60, seed=4))
+    train = ["train", "--task", "new", "--train", str(rows), "--epochs", "1", "--no-progress"]
+    train += ["--prompt-len", "2", "--precision", "fp32", "--device", "cpu"]
+    assert main(train) == 2
+    assert "say where the result goes" in capsys.readouterr().out
+    out = tmp_path / "new.safetensors"
+    assert main([*train, "--out", str(out)]) == 0
+    prompt_file.decode(out.read_bytes(), tiny_backbone.identity)  # refused if another backbone's
+    registry.load()
+    assert registry.task_ids() == ["mood"]

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from app.errors import PromptserveError
-from app.settings import DEFAULT_BACKBONE
+from app.peft_cli import _setting as serve_setting
 from app.task import POOLINGS
 from app.training.init import INITS
 from app.training.reparam import REPARAMS
@@ -36,7 +36,11 @@ def register(commands: Any) -> None:
     _add_backbone_flags(train)
     train.add_argument("--description", default="", help="free text stored with the task")
     train.add_argument("--out", type=Path, help="write the prompt file here")
-    train.add_argument("--prompts-dir", type=Path, help="register a new version in this registry")
+    train.add_argument(
+        "--prompts-dir",
+        type=Path,
+        help="register a new version in this registry (only when given: not from the environment)",
+    )
     train.add_argument("--upload", metavar="URL", help="PUT the result to a running server")
     train.add_argument("--token", help="admin bearer token for --upload")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -49,7 +53,7 @@ def register(commands: Any) -> None:
     evaluate.add_argument("--url", help="score through a running server's API instead")
     evaluate.add_argument("--file", type=Path, help="score this prompt file instead")
     evaluate.add_argument("--token", help="classify bearer token for --url")
-    evaluate.add_argument("--prompts-dir", type=Path, default=Path("prompts"))
+    _add_registry_flag(evaluate)
     _add_backbone_flags(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(run=run_eval)
@@ -63,7 +67,7 @@ def register(commands: Any) -> None:
     refit.add_argument("--eval", type=Path, help="held-out file to score the new head on")
     refit.add_argument("--version", type=int, help="the version to start from (default: active)")
     refit.add_argument("--file", type=Path, help="start from this prompt file instead")
-    refit.add_argument("--prompts-dir", type=Path, default=Path("prompts"))
+    _add_registry_flag(refit)
     refit.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     refit.add_argument("--seed", type=int, default=0, help="fold assignment (default 0)")
     _add_backbone_flags(refit)
@@ -91,8 +95,23 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def _add_registry_flag(parser: argparse.ArgumentParser) -> None:
+    # The server's default, as for import-peft/export-peft. Not for train: there --prompts-dir
+    # is a destination, and its absence means "do not register".
+    parser.add_argument(
+        "--prompts-dir",
+        type=Path,
+        default=Path(serve_setting("prompts_dir")),
+        help="the prompt registry (default %(default)s: $PROMPTSERVE_PROMPTS_DIR when set)",
+    )
+
+
 def _add_backbone_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="HF id or local path")
+    parser.add_argument(
+        "--backbone",
+        default=serve_setting("backbone"),
+        help="HF id or local path (default %(default)s: $PROMPTSERVE_BACKBONE when set)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
 
 
