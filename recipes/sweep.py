@@ -5,9 +5,9 @@
 
 Per task: carve a validation split from train (recipes/split.py), train each configuration
 (early stopping and selection on validation only), score the best epoch on the official test
-split, and pick the configuration with the best validation accuracy. Writes WORK/results.json
-and WORK/chosen/<task>.safetensors. On a GPU, several processes share it: each is bound by
-kernel launches, so they overlap well.
+split, and pick the configuration with the best validation accuracy (ties: best validation
+macro-F1, then the earlier job). Writes WORK/results.json and WORK/chosen/<task>.safetensors.
+On a GPU, several processes share it: each is bound by kernel launches, so they overlap well.
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def run_job(
         status="ok",
         seconds=round(time.monotonic() - started, 1),
         val_accuracy=metrics["eval"]["accuracy"],
+        val_macro_f1=metrics["eval"]["macro_f1"],
         test_accuracy=round(test["accuracy"], 4),
         test_macro_f1=round(test["macro_f1"], 4),
         best_epoch=metrics["training"]["best_epoch"],
@@ -169,17 +170,23 @@ def main() -> None:
 
 
 def choose(records: list[dict[str, Any]], work: Path) -> dict[str, Any]:
+    """Per task, the best validation accuracy; ties go to the best validation macro-F1, then to
+    the earlier job. Copies each chosen file to WORK/chosen/<task>.safetensors."""
     chosen: dict[str, Any] = {}
     (work / "chosen").mkdir(parents=True, exist_ok=True)
     for record in records:
         if "val_accuracy" not in record:
             continue
         best = chosen.get(record["task"])
-        if best is None or record["val_accuracy"] > best["val_accuracy"]:
+        if best is None or _validation_key(record) > _validation_key(best):
             chosen[record["task"]] = record
     for task, record in chosen.items():
         (work / "chosen" / f"{task}.safetensors").write_bytes(Path(record["file"]).read_bytes())
     return chosen
+
+
+def _validation_key(record: dict[str, Any]) -> tuple[float, float]:
+    return record["val_accuracy"], record["val_macro_f1"]
 
 
 if __name__ == "__main__":
