@@ -22,16 +22,23 @@ class DeviceTask:
     head_bias: torch.Tensor  # [L], fp32
     labels: tuple[str, ...]
     pooling: Pooling
+    pooler_weight: torch.Tensor | None = None  # [d, d], fp32: the task's own pooler, if any
+    pooler_bias: torch.Tensor | None = None  # [d], fp32
 
     @property
     def prompt_len(self) -> int:
         return int(self.prompt.shape[0])
 
     @property
+    def reads(self) -> str:
+        """The pooling rule over the backbone's output; a task pooler reads raw position 0."""
+        return "position0" if self.pooler_weight is not None else self.pooling
+
+    @property
     def nbytes(self) -> int:
-        return sum(
-            t.numel() * t.element_size() for t in (self.prompt, self.head_weight, self.head_bias)
-        )
+        tensors = (self.prompt, self.head_weight, self.head_bias, self.pooler_weight)
+        extra = (self.pooler_bias,)
+        return sum(t.numel() * t.element_size() for t in (*tensors, *extra) if t is not None)
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,10 @@ class Engine:
 
     def to_device(self, spec: TaskSpec, task: str, version: int) -> DeviceTask:
         device, dtype = self.backbone.device, self.backbone.dtype
+
+        def fp32(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor.to(device=device, dtype=torch.float32)
+
         return DeviceTask(
             task=task,
             version=version,
@@ -64,6 +75,8 @@ class Engine:
             head_bias=spec.head_bias.to(device=device, dtype=torch.float32),
             labels=spec.labels,
             pooling=spec.pooling,
+            pooler_weight=fp32(spec.pooler_weight),
+            pooler_bias=fp32(spec.pooler_bias),
         )
 
     def max_text_tokens(self, prompt_len: int) -> int:
@@ -77,11 +90,12 @@ class Engine:
 
     @torch.inference_mode()
     def pooled(self, rows: Sequence[Row]) -> torch.Tensor:
-        """Each row's pooled backbone output, before its task's head: fp32 [batch, hidden]."""
+        """Each row's pooled backbone output, what its task's head reads: fp32 [batch, hidden]."""
         assert rows, "forward needs at least one row"
         inputs_embeds, attention_mask, prompt_lens, text_lens = self._assemble(rows)
         hidden, first = self.backbone.encode(inputs_embeds, attention_mask)  # [b, seq, d], [b, d]
-        return self._pool(rows, hidden, first, prompt_lens, text_lens).float()  # [batch, hidden]
+        pooled = self._pool(rows, hidden, first, prompt_lens, text_lens).float()  # [batch, hidden]
+        return self._task_poolers(rows, pooled)
 
     def _assemble(
         self, rows: Sequence[Row]
@@ -135,19 +149,28 @@ class Engine:
         text_lens: torch.Tensor,
     ) -> torch.Tensor:
         """Each row pooled by its own task's rule."""
-        rules = [row.task.pooling for row in rows]
+        rules = [row.task.reads for row in rows]
         if len(set(rules)) == 1:
             return pool(rules[0], hidden, first, prompt_lens, text_lens)
         by_rule = {rule: pool(rule, hidden, first, prompt_lens, text_lens) for rule in set(rules)}
         return torch.stack([by_rule[rule][i] for i, rule in enumerate(rules)])
 
     @staticmethod
+    def _task_poolers(rows: Sequence[Row], pooled: torch.Tensor) -> torch.Tensor:
+        """Rows of tasks with their own pooler: position 0 through tanh(D h + c)."""
+        groups = _by_task(rows)
+        for indices in groups.values():
+            task = rows[indices[0]].task
+            if task.pooler_weight is not None and task.pooler_bias is not None:
+                mine = pooled[indices]  # [rows of task, hidden]
+                pooled[indices] = torch.tanh(mine @ task.pooler_weight.T + task.pooler_bias)
+        return pooled
+
+    @staticmethod
     def _heads(rows: Sequence[Row], pooled: torch.Tensor) -> list[torch.Tensor]:
         """Apply each task's head to its own rows only."""
         logits: list[torch.Tensor | None] = [None] * len(rows)
-        groups: dict[int, list[int]] = {}
-        for i, row in enumerate(rows):
-            groups.setdefault(id(row.task), []).append(i)
+        groups = _by_task(rows)
         for indices in groups.values():
             task = rows[indices[0]].task
             mine = pooled if len(groups) == 1 else pooled[indices]
@@ -157,8 +180,16 @@ class Engine:
         return [x for x in logits if x is not None]
 
 
+def _by_task(rows: Sequence[Row]) -> dict[int, list[int]]:
+    """Row indices of each task version in the batch."""
+    groups: dict[int, list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(id(row.task), []).append(i)
+    return groups
+
+
 def pool(
-    rule: Pooling,
+    rule: str,
     hidden: torch.Tensor,
     first: torch.Tensor,
     prompt_lens: torch.Tensor,
@@ -171,6 +202,8 @@ def pool(
     """
     if rule == "first":
         return first.float()
+    if rule == "position0":  # raw, for a task pooler (the backbone's pooler not applied)
+        return hidden[:, 0].float()
     batch, seq, _ = hidden.shape
     if rule == "cls":
         return hidden[torch.arange(batch, device=hidden.device), prompt_lens[:, 0]].float()

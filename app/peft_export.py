@@ -1,14 +1,18 @@
 """A task written as an HF PEFT prompt-tuning adapter that PeftModel loads with equal logits.
 
 Only tasks with pooling ``first`` can be written: PEFT's sequence classifier always reads
-position 0 through the backbone's pooler (see peft_format.py). The label names and our backbone
-stamp ride in the safetensors metadata, which PEFT ignores and `task_from_adapter` reads back.
+position 0, through the backbone's pooler on BERT-style models, through its own dense layer on
+RoBERTa-style ones (see peft_format.py): a task with its own pooler exports to the latter, one
+without to the former. The label names and our backbone stamp ride in the safetensors metadata,
+which PEFT ignores and `task_from_adapter` reads back.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import torch
 from safetensors.torch import save as save_safetensors
 
 from app import prompt_file
@@ -16,9 +20,11 @@ from app.errors import InvalidPrompt
 from app.peft_format import (
     CARD_FILE,
     CONFIG_FILE,
+    DENSE_HEAD_MODEL_TYPES,
     HEAD_KEYS,
     HUB_IDS,
     PROMPT_KEY,
+    ROBERTA_HEAD_KEYS,
     WEIGHTS_FILE,
     check_pools_like_peft,
 )
@@ -35,6 +41,7 @@ def adapter_from_task(spec: TaskSpec, backbone: BackboneIdentity) -> dict[str, b
             "only tasks with pooling 'first' export with the same predictions"
         )
     model_config = check_pools_like_peft(backbone.name, required=True)
+    tensors = {PROMPT_KEY: spec.prompt.contiguous(), **_head_tensors(spec, model_config)}
     base_model = HUB_IDS.get(backbone.name, backbone.name)
     config = {
         "peft_type": "PROMPT_TUNING",
@@ -52,16 +59,32 @@ def adapter_from_task(spec: TaskSpec, backbone: BackboneIdentity) -> dict[str, b
         "modules_to_save": ["classifier", "score"],
     }
     metadata = {"format": "pt", **prompt_file.task_metadata(spec, backbone)}
-    tensors = {
-        PROMPT_KEY: spec.prompt.contiguous(),
-        HEAD_KEYS[0]: spec.head_weight.contiguous(),
-        HEAD_KEYS[1]: spec.head_bias.contiguous(),
-    }
     return {
         CONFIG_FILE: (json.dumps(config, indent=2) + "\n").encode(),
         WEIGHTS_FILE: save_safetensors(tensors, metadata=metadata),
         CARD_FILE: _model_card(spec, base_model).encode(),
     }
+
+
+def _head_tensors(spec: TaskSpec, model_config: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The classifier as the backbone's PEFT model holds it; InvalidPrompt where it cannot."""
+    model_type = model_config.get("model_type")
+    dense_model = model_type in DENSE_HEAD_MODEL_TYPES
+    if spec.pooler_weight is None or spec.pooler_bias is None:
+        if dense_model:
+            raise InvalidPrompt(
+                f"the backbone is a {model_type!r} model, whose PEFT classifier reads position 0 "
+                "through its own dense layer, not the backbone's pooler that this task reads"
+            )
+        plain = (spec.head_weight, spec.head_bias)
+        return {key: t.contiguous() for key, t in zip(HEAD_KEYS, plain, strict=True)}
+    if not dense_model:
+        raise InvalidPrompt(
+            f"the task has its own pooler (a RoBERTa-style head), but the backbone is a "
+            f"{model_type!r} model, whose PEFT classifier is the backbone's pooler and one layer"
+        )
+    head = (spec.pooler_weight, spec.pooler_bias, spec.head_weight, spec.head_bias)
+    return {key: t.contiguous() for key, t in zip(ROBERTA_HEAD_KEYS, head, strict=True)}
 
 
 def _model_card(spec: TaskSpec, base_model: str) -> str:

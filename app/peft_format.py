@@ -7,9 +7,9 @@ position ids (the backbone numbers positions 0..m+n-1 over prompt and text) and 
 the prompt, and classifies position 0 — the first virtual token — through the backbone's pooler
 and one linear layer on BERT-style models. That is exactly a task with pooling ``first``.
 
-A RoBERTa-style head (``classifier.dense`` -> tanh -> ``classifier.out_proj`` on position 0's raw
-hidden state) is refused: a tanh between two layers cannot be folded into our one linear head,
-and RoBERTa's classifier skips the pooler that our ``first`` pooling reads.
+On RoBERTa-family models the classifier is ``classifier.dense`` -> tanh -> ``classifier.out_proj``
+on position 0's raw hidden state, skipping the backbone's pooler: a task pooled ``first`` with its
+own pooler (dense) and head (out_proj), see app/task.py.
 """
 
 from __future__ import annotations
@@ -49,6 +49,9 @@ ROBERTA_HEAD_KEYS = (
 # pooler in the base model our backbone loads: the head PEFT trains there is our `first` pooling.
 # (ALBERT has one too, but its factorised embeddings are refused as a backbone: app/backbone.py.)
 POOLER_HEAD_MODEL_TYPES = frozenset({"bert", "ernie", "megatron-bert"})
+# Model types whose *ForSequenceClassification is RoBERTa's: dense -> tanh -> out_proj on the raw
+# hidden state at position 0: a task with its own pooler.
+DENSE_HEAD_MODEL_TYPES = frozenset({"roberta", "xlm-roberta", "camembert"})
 HUB_IDS = {DEFAULT_BACKBONE: "sentence-transformers/all-MiniLM-L6-v2"}
 GENERIC_DIR_NAMES = frozenset({"model", "models", "checkpoint", "base", "weights"})
 _PICKLE_REFUSAL = (
@@ -73,9 +76,9 @@ def task_from_adapter(
     tensors, metadata = _read_weights(_member(files, WEIGHTS_FILE))
     _check_kind(config)
     _check_backbone(config, metadata, backbone, any_base_model)
-    check_pools_like_peft(backbone.name)
+    model_type = check_pools_like_peft(backbone.name).get("model_type")
     prompt = _prompt(config, tensors)
-    head_weight, head_bias = _head(tensors)
+    head_weight, head_bias, pooler = _head(tensors, model_type)
     label_names = labels if labels is not None else _metadata_labels(metadata)
     if not label_names:
         raise InvalidPrompt(
@@ -90,6 +93,8 @@ def task_from_adapter(
         pooling="first",
         description=description if description is not None else metadata.get("description", ""),
         metrics=json_field(metadata, "metrics", dict, {}, where="adapter metadata"),
+        pooler_weight=pooler[0] if pooler else None,
+        pooler_bias=pooler[1] if pooler else None,
     )
 
 
@@ -117,12 +122,13 @@ def check_pools_like_peft(backbone_name: str, required: bool = False) -> dict[st
         )
         return {}
     model_type = config.get("model_type")
-    if model_type not in POOLER_HEAD_MODEL_TYPES:
+    if model_type not in POOLER_HEAD_MODEL_TYPES | DENSE_HEAD_MODEL_TYPES:
+        supported = sorted(POOLER_HEAD_MODEL_TYPES | DENSE_HEAD_MODEL_TYPES)
         raise InvalidPrompt(
             f"backbone {backbone_name!r} is a {model_type!r} model: PEFT's sequence classifier for "
-            "it is not the backbone's pooler followed by one linear layer, so a prompt-tuning "
-            f"adapter on it cannot be served as a promptserve task (supported model types: "
-            f"{', '.join(sorted(POOLER_HEAD_MODEL_TYPES))})"
+            "it is neither the backbone's pooler and one linear layer nor RoBERTa's dense, tanh "
+            "and linear layer, so a prompt-tuning adapter on it cannot be served as a promptserve "
+            f"task (supported model types: {', '.join(supported)})"
         )
     return config
 
@@ -252,23 +258,30 @@ def _prompt(config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> torch.T
     return prompt
 
 
-def _head(tensors: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    others = sorted(set(tensors) - {PROMPT_KEY, *HEAD_KEYS})
-    if any(key in tensors for key in ROBERTA_HEAD_KEYS):
+def _head(
+    tensors: dict[str, torch.Tensor], model_type: str | None
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    """(head weight, head bias, the task pooler or None), as the backbone's classifier has them.
+
+    `model_type` None (the backbone's config unreadable here): whichever head the adapter has."""
+    dense = any(key in tensors for key in ROBERTA_HEAD_KEYS)
+    if model_type is not None and dense != (model_type in DENSE_HEAD_MODEL_TYPES):
+        made = "a RoBERTa-style" if dense else "a BERT-style"
         raise InvalidPrompt(
-            "adapter has a RoBERTa-style head (classifier.dense -> tanh -> classifier.out_proj on "
-            "position 0's hidden state): a tanh between two layers cannot be folded into "
-            "promptserve's one linear head over the pooled output, so it would not give PEFT's "
-            "logits. Adapters for BERT-style backbones (classifier.weight/.bias) import exactly"
+            f"adapter has {made} classification head, but this server's backbone is a "
+            f"{model_type!r} model, whose PEFT classifier is not: it was made for another backbone"
         )
+    keys = ROBERTA_HEAD_KEYS if dense else HEAD_KEYS
+    others = sorted(set(tensors) - {PROMPT_KEY, *keys})
     if others:
         raise InvalidPrompt(f"adapter has tensors promptserve cannot serve: {others}")
-    missing = [key for key in HEAD_KEYS if key not in tensors]
+    missing = [key for key in keys if key not in tensors]
     if missing:
         raise InvalidPrompt(f"adapter has no classification head: {missing} missing")
-    return as_float32("head.weight", tensors[HEAD_KEYS[0]]), as_float32(
-        "head.bias", tensors[HEAD_KEYS[1]]
-    )
+    weights = [as_float32(key, tensors[key]) for key in keys]
+    if dense:  # dense -> tanh -> out_proj: the dense layer is the task's own pooler
+        return weights[2], weights[3], (weights[0], weights[1])
+    return weights[0], weights[1], None
 
 
 def _metadata_labels(metadata: dict[str, str]) -> list[str]:

@@ -1,6 +1,7 @@
 """The prompt file format: a safetensors file with a task's tensors and string metadata.
 
-Tensors: ``prompt`` [m, d], ``head.weight`` [L, d], ``head.bias`` [L] (float32, float16 or bf16).
+Tensors: ``prompt`` [m, d], ``head.weight`` [L, d], ``head.bias`` [L] (float32, float16 or bf16);
+optionally ``pooler.weight`` [d, d] and ``pooler.bias`` [d], a task's own pooler (app/task.py).
 Metadata (all strings): ``labels`` (JSON list, required unless given at upload), ``pooling``
 (mean|cls|first, default mean), ``backbone`` and ``backbone_fingerprint`` (checked when present),
 ``description``, ``metrics`` (JSON object). The registry adds ``task``, ``version``, ``created``.
@@ -22,6 +23,7 @@ from app.task import TaskSpec, as_float32, check_pooling
 
 FORMAT = "promptserve.prompt/1"
 TENSOR_NAMES = ("prompt", "head.weight", "head.bias")
+POOLER_NAMES = ("pooler.weight", "pooler.bias")  # optional, together
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ def encode(
     """Serialise a task into prompt-file bytes, stamped with the backbone it was made for."""
     metadata = {"format": FORMAT, **task_metadata(spec, backbone), **(extra or {})}
     tensors = {"prompt": spec.prompt, "head.weight": spec.head_weight, "head.bias": spec.head_bias}
+    if spec.pooler_weight is not None and spec.pooler_bias is not None:
+        tensors.update(zip(POOLER_NAMES, (spec.pooler_weight, spec.pooler_bias), strict=True))
     return save_safetensors({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata)
 
 
@@ -85,8 +89,14 @@ def decode(
         pooling=check_pooling(metadata.get("pooling", "mean")),
         description=description if description is not None else metadata.get("description", ""),
         metrics=json_field(metadata, "metrics", dict, {}),
+        pooler_weight=_optional(tensors, POOLER_NAMES[0]),
+        pooler_bias=_optional(tensors, POOLER_NAMES[1]),
     )
     return spec, metadata
+
+
+def _optional(tensors: dict[str, torch.Tensor], name: str) -> torch.Tensor | None:
+    return as_float32(name, tensors[name]) if name in tensors else None
 
 
 def _read_safetensors(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

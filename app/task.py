@@ -1,4 +1,8 @@
-"""Task: one classifier = soft prompt P [m, d] + head (W [L, d], b [L]) + labels + pooling."""
+"""Task: one classifier = soft prompt P [m, d] + head (W [L, d], b [L]) + labels + pooling.
+
+A task pooled `first` may carry its own pooler (D [d, d], c [d]): then it reads position 0's
+hidden state h through tanh(D h + c) instead of the backbone's pooler. That is the RoBERTa-style
+classifier (dense -> tanh -> out_proj) that HF PEFT trains on RoBERTa-family backbones."""
 
 from __future__ import annotations
 
@@ -42,6 +46,8 @@ class TaskSpec:
     pooling: Pooling = "mean"
     description: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
+    pooler_weight: torch.Tensor | None = None  # [d, d]: the task's own pooler, `first` only
+    pooler_bias: torch.Tensor | None = None  # [d]
 
     def __post_init__(self) -> None:
         check_pooling(self.pooling)
@@ -49,6 +55,7 @@ class TaskSpec:
         _check_tensor("head.weight", self.head_weight, 2)
         _check_tensor("head.bias", self.head_bias, 1)
         prompt_len, hidden = self.prompt.shape
+        self._check_pooler(hidden)
         if not 1 <= prompt_len <= MAX_PROMPT_LEN:
             raise InvalidPrompt(f"prompt has {prompt_len} vectors; allowed 1 to {MAX_PROMPT_LEN}")
         num_labels = self.head_weight.shape[0]
@@ -61,6 +68,26 @@ class TaskSpec:
                 f"head.bias has shape {list(self.head_bias.shape)}; expected [{num_labels}]"
             )
         _check_labels(self.labels, num_labels)
+
+    def _check_pooler(self, hidden: int) -> None:
+        if self.pooler_weight is None and self.pooler_bias is None:
+            return
+        if self.pooler_weight is None or self.pooler_bias is None:
+            raise InvalidPrompt("a task pooler needs both pooler.weight and pooler.bias")
+        if self.pooling != "first":
+            raise InvalidPrompt(f"a task pooler reads position 0: pooling must be 'first', not "
+                                f"{self.pooling!r}")  # fmt: skip
+        _check_tensor("pooler.weight", self.pooler_weight, 2)
+        _check_tensor("pooler.bias", self.pooler_bias, 1)
+        if list(self.pooler_weight.shape) != [hidden, hidden]:
+            raise InvalidPrompt(
+                f"pooler.weight has shape {list(self.pooler_weight.shape)}; "
+                f"expected [{hidden}, {hidden}]"
+            )
+        if list(self.pooler_bias.shape) != [hidden]:
+            raise InvalidPrompt(
+                f"pooler.bias has shape {list(self.pooler_bias.shape)}; expected [{hidden}]"
+            )
 
     @property
     def prompt_len(self) -> int:

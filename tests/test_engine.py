@@ -38,6 +38,8 @@ def reference_logits(backbone: Backbone, spec: TaskSpec, text: str) -> torch.Ten
         m = spec.prompt_len
         pooler = getattr(out, "pooler_output", None)  # position 0's state where there is none
         first = hidden[0] if pooler is None else pooler[0]
+        if spec.pooler_weight is not None and spec.pooler_bias is not None:  # the task's own
+            first = torch.tanh(spec.pooler_weight @ hidden[0] + spec.pooler_bias)
         pooled = {"mean": hidden[m:].mean(0), "cls": hidden[m], "first": first}[spec.pooling]
         return spec.head_weight @ pooled + spec.head_bias
 
@@ -50,6 +52,7 @@ def engine(tiny_backbone: Backbone) -> Engine:
 def make_tasks(
     engine: Engine, count: int, seed: int = 0
 ) -> tuple[list[TaskSpec], list[DeviceTask]]:
+    """Every third task pools `first`; every sixth has its own pooler (a RoBERTa-style head)."""
     rng = random.Random(seed)
     specs = [
         random_spec(
@@ -61,6 +64,13 @@ def make_tasks(
         )
         for i in range(count)
     ]
+    hidden = engine.backbone.hidden_size
+    for i in range(5, count, 6):
+        pooler = {
+            "pooler_weight": torch.randn(hidden, hidden) * 0.3,
+            "pooler_bias": torch.randn(hidden),
+        }
+        specs[i] = TaskSpec(**{**specs[i].__dict__, **pooler})
     return specs, [engine.to_device(spec, f"task{i}", 1) for i, spec in enumerate(specs)]
 
 

@@ -206,7 +206,7 @@ REFUSALS = [
     ("seq2seq-prompts", {"num_transformer_submodules": 2}, {}, "num_transformer_submodules=2"),
     ("virtual-token-count", {"num_virtual_tokens": 9}, {}, "num_virtual_tokens=9"),
     ("prompt-width", {}, {"prompt_embeddings": torch.randn(5, 16)}, "has shape [5, 16]"),
-    ("roberta-head", {}, ROBERTA_HEAD, "RoBERTa-style head"),
+    ("roberta-head-on-bert", {}, ROBERTA_HEAD, "RoBERTa-style classification head"),
     ("no-head", {}, {"base_model.classifier.weight": None}, "no classification head"),
     ("extra-tensor", {}, {"base_model.pre_classifier.weight": torch.randn(32, 32)}, "cannot serve"),
     ("no-prompt", {}, {"prompt_embeddings": None}, "no 'prompt_embeddings'"),
@@ -269,12 +269,12 @@ def test_base_model_names_of_the_default_backbone(base_model: str, ours: bool) -
     assert peft_format.is_our_base_model(base_model, identity) is ours
 
 
-def test_non_bert_style_backbones_are_refused(tmp_path: Path) -> None:
-    """RoBERTa's PEFT classifier skips the pooler that our `first` pooling reads."""
-    from transformers import RobertaConfig
+def test_backbones_whose_peft_classifier_is_neither_style_are_refused(tmp_path: Path) -> None:
+    """DistilBERT's PEFT classifier is pre_classifier -> ReLU -> classifier: not a task."""
+    from transformers import DistilBertConfig
 
-    RobertaConfig(hidden_size=32, num_attention_heads=4).save_pretrained(tmp_path)
-    with pytest.raises(InvalidPrompt, match="'roberta' model"):
+    DistilBertConfig(dim=32, n_heads=4).save_pretrained(tmp_path)
+    with pytest.raises(InvalidPrompt, match="'distilbert' model"):
         peft_format.check_pools_like_peft(str(tmp_path))
 
 
