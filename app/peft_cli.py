@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.settings import Settings
+from app.settings import setting_default
 
 if TYPE_CHECKING:
     from app.prompt_file import BackboneIdentity
@@ -37,7 +36,7 @@ def register(commands: Any) -> None:
     _prompts_dir_option(imports)
     imports.add_argument(
         "--backbone",
-        default=_setting("backbone"),
+        default=setting_default("backbone"),
         help="the registry's backbone (default %(default)s)",
     )
     imports.add_argument(
@@ -64,17 +63,9 @@ def _prompts_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prompts-dir",
         type=Path,
-        default=Path(_setting("prompts_dir")),
+        default=Path(setting_default("prompts_dir")),
         help="the prompt registry directory (default %(default)s)",
     )
-
-
-def _setting(name: str) -> str:
-    """The serve setting's environment variable, else its default: the server's own value.
-
-    Read raw, not through Settings(), so that a bad unrelated variable cannot break the parser.
-    """
-    return os.environ.get(f"PROMPTSERVE_{name.upper()}") or str(Settings.model_fields[name].default)
 
 
 def run_import(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -100,3 +101,10 @@ class Settings(BaseSettings):
                 f"never be queued; raise queue_limit or lower max_client_batch"
             )
         return self
+
+
+def setting_default(name: str) -> str:
+    """A serve setting's environment variable, else its default: what the server would use.
+    For the other commands' defaults (eval, train, the PEFT commands). Read raw, not through
+    Settings(), so that a bad unrelated variable cannot break their argument parsers."""
+    return os.environ.get(f"PROMPTSERVE_{name.upper()}") or str(Settings.model_fields[name].default)

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from app.errors import PromptserveError
-from app.peft_cli import _setting as serve_setting
+from app.settings import setting_default
 from app.task import POOLINGS
 from app.training.init import INITS
 from app.training.reparam import REPARAMS
@@ -101,7 +101,7 @@ def _add_registry_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prompts-dir",
         type=Path,
-        default=Path(serve_setting("prompts_dir")),
+        default=Path(setting_default("prompts_dir")),
         help="the prompt registry (default %(default)s: $PROMPTSERVE_PROMPTS_DIR when set)",
     )
 
@@ -109,7 +109,7 @@ def _add_registry_flag(parser: argparse.ArgumentParser) -> None:
 def _add_backbone_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backbone",
-        default=serve_setting("backbone"),
+        default=setting_default("backbone"),
         help="HF id or local path (default %(default)s: $PROMPTSERVE_BACKBONE when set)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
