@@ -37,6 +37,7 @@ class PromptCache:
         self._entries: OrderedDict[Key, DeviceTask] = OrderedDict()
         self._bytes = 0
         self._hits = self._misses = self._evictions = 0
+        self._discards = 0  # a load that began before a discard is served, not kept
 
     def peek(self, key: Key) -> DeviceTask | None:
         """The cached entry, counted as a hit, or None (not counted: `get` will count the miss)."""
@@ -52,12 +53,16 @@ class PromptCache:
         entry = self.peek(key)
         if entry is not None:
             return entry
+        with self._lock:
+            discards = self._discards
         loaded = self._load(key)
         with self._lock:
             self._misses += 1
             existing = self._entries.get(key)
             if existing is not None:  # another thread loaded it meanwhile
                 return existing
+            if self._discards != discards:  # maybe deleted while it loaded: serve, don't keep
+                return loaded
             self._entries[key] = loaded
             self._bytes += loaded.nbytes
             self._evict_over_budget()
@@ -66,6 +71,7 @@ class PromptCache:
     def discard(self, task: str, version: int | None = None) -> None:
         """Forget a deleted version (or every version of a deleted task)."""
         with self._lock:
+            self._discards += 1
             for key in [k for k in self._entries if k[0] == task and version in (None, k[1])]:
                 self._bytes -= self._entries.pop(key).nbytes
 

@@ -78,7 +78,7 @@ class ClassifyService:
         rows = [Row(t.input_ids, device_task) for t in tokenized]
         lengths = [row.length for row in rows]
         logits = await self.batcher.submit(rows, lengths, self.timeout_s, admission)
-        if not all(bool(torch.isfinite(row_logits).all()) for row_logits in logits):
+        if not bool(torch.isfinite(torch.stack(logits)).all()):  # one task: rows stack
             raise InvalidPrompt(
                 f"task {info.task!r} version {info.version} gives non-finite scores for this "
                 f"input: its prompt or head values overflow the backbone "

@@ -59,16 +59,16 @@ def full_queue(client: TestClient, gate: Gate, task: str) -> Iterator[None]:
     batcher = client.app.state.services.batcher  # type: ignore[attr-defined]
     gate.hold()
     with ThreadPoolExecutor(2) as pool:
-        running = pool.submit(classify, client, task, "in the model")
-        assert gate.entered.wait(10)
-        waiting = pool.submit(classify, client, task, ["waiting"] * settings.max_client_batch)
-        deadline = time.monotonic() + 10
-        while batcher.depth < settings.queue_limit:
-            assert time.monotonic() < deadline and not waiting.done(), "the queue never filled"
-            time.sleep(0.01)
         try:
+            running = pool.submit(classify, client, task, "in the model")
+            assert gate.entered.wait(10)
+            waiting = pool.submit(classify, client, task, ["waiting"] * settings.max_client_batch)
+            deadline = time.monotonic() + 10
+            while batcher.depth < settings.queue_limit:
+                assert time.monotonic() < deadline and not waiting.done(), "queue never filled"
+                time.sleep(0.01)
             yield
         finally:
-            gate.release()
+            gate.release()  # also when the queue never filled: nothing waits out the gate
         assert running.result(timeout=30).status_code == 200
         assert waiting.result(timeout=30).status_code == 200

@@ -94,8 +94,35 @@ def test_a_delivery_that_fails_after_training_keeps_the_task(
     trained task is saved to a file whose path the log gives."""
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     monkeypatch.setattr(httpx, "get", lambda *a, **k: httpx.Response(200))
-    monkeypatch.setattr(httpx, "put", lambda *a, **k: httpx.Response(401, text="bad token"))
+    # the token check before training passes (an empty upload: 422), the real upload is refused
+    monkeypatch.setattr(
+        httpx, "put", lambda *a, **k: httpx.Response(401 if "files" in k else 422, text="no")
+    )
     assert train(tmp_path, tiny_backbone_dir, "--upload", "http://127.0.0.1:1") == 2
     [kept] = tmp_path.glob("promptserve-mood-*.safetensors")
     spec, _ = prompt_file.decode(kept.read_bytes(), tiny_backbone.identity)
     assert spec.labels == ("negative", "positive")
+
+
+def test_a_token_the_server_refuses_is_found_before_training(
+    tmp_path: Path,
+    tiny_backbone_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setattr("app.training.run.train", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(httpx, "get", lambda *a, **k: httpx.Response(200))
+    monkeypatch.setattr(httpx, "put", lambda *a, **k: httpx.Response(401, text="bad token"))
+    upload = ["--upload", "http://127.0.0.1:1", "--token", "wrong"]
+    assert train(tmp_path, tiny_backbone_dir, *upload) == 2
+    assert "the server refuses the --token given (401)" in capsys.readouterr().err
+
+
+def test_an_upload_without_a_file_checks_the_token_and_stores_nothing(make_client) -> None:  # type: ignore[no-untyped-def]
+    """What `train --upload`'s token check relies on: 401 for a wrong token, 422 for the right
+    one (the file is missing), and no task either way."""
+    client = make_client(admin_token="sekret")
+    wrong = client.put("/prompts/t", headers={"Authorization": "Bearer wrong"})
+    right = client.put("/prompts/t", headers={"Authorization": "Bearer sekret"})
+    assert (wrong.status_code, right.status_code) == (401, 422)
+    assert client.get("/prompts").json()["total"] == 0

@@ -77,6 +77,8 @@ def test_a_task_made_again_never_serves_the_old_tasks_tensors(
     thread.join(30)
 
     after = classify(client, "t", "hello world", return_all_scores=True)
+    # Regression (review): the first task's late load was kept in the cache after its delete.
+    assert client.app.state.services.classify.cache.stats().resident == 1  # type: ignore[attr-defined]
     fresh = classify(make_client(), "t", "hello world", return_all_scores=True)  # from disk
     assert scores(after) == scores(fresh)
     assert scores(answers[0]) != scores(fresh)  # in flight before the delete: the first task

@@ -95,6 +95,21 @@ def check_destinations(args: argparse.Namespace) -> None:
             raise RuntimeError(f"--upload {args.upload}: cannot reach the server ({exc})") from exc
         if ready.status_code != 200:
             raise RuntimeError(f"--upload {args.upload}: {url} answered {ready.status_code}")
+        _check_token(args)
+
+
+def _check_token(args: argparse.Namespace) -> None:
+    """An upload with no file: the server checks the token first (401), then finds the file
+    missing (422). Nothing is stored either way."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    url = f"{args.upload.rstrip('/')}/prompts/{args.task}"
+    answer = httpx.put(url, headers=headers, timeout=10)
+    if answer.status_code in (401, 403):
+        given = "the --token given" if args.token else "no --token"
+        raise RuntimeError(f"--upload {args.upload}: the server refuses {given} "
+                           f"({answer.status_code}); give its admin token")  # fmt: skip
 
 
 def _check_writable(folder: Path, flag: str) -> None:
