@@ -133,7 +133,7 @@ class Batcher(Generic[P, R]):
         Cancelling the caller drops its rows that are still queued. The request's `admission`,
         if it has one, is released as its rows take their places.
         """
-        self.check_room(len(payloads), admission)
+        self.check_room(len(payloads))
         if admission is not None:
             admission.release()
         loop = asyncio.get_running_loop()
@@ -159,14 +159,17 @@ class Batcher(Generic[P, R]):
         """No request can be admitted now (not even one of a single row)."""
         return self.depth + self._admitted >= self.limits.queue_limit
 
-    def check_room(self, rows: int, admission: Admission | None = None) -> None:
-        """Raise at once if `rows` more rows would not be admitted (before any work on them).
+    def check_room(self, rows: int) -> None:
+        """Raise at once if `rows` more rows would not fit in the queue (before any work on them).
 
-        The place `admission` holds (if still held) counts as the request's own."""
+        Places held at the door do not count here: they bound how many bodies are read at once,
+        and are not rows. Counted as one row each, they refused every one of a burst of large
+        requests on an empty queue (each saw the others' places), though the queue had room
+        for them one after another. `submit` checks and queues in one step, so the queue never
+        holds more than `queue_limit` rows."""
         if self._closed:
             raise ShuttingDown("the server is shutting down")
-        own = 1 if admission is not None and admission.held else 0
-        if self.depth + self._admitted - own + rows > self.limits.queue_limit:
+        if self.depth + rows > self.limits.queue_limit:
             raise Overloaded(f"queue full ({self.limits.queue_limit} rows waiting)")
 
     def _withdraw(self, items: list[QueuedRow[P]]) -> int:

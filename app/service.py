@@ -68,7 +68,7 @@ class ClassifyService:
         if not texts:
             raise InvalidRequest("inputs must hold at least one text")
         # overloaded: refuse before tokenizing, not after
-        self.batcher.check_room(len(texts), admission)
+        self.batcher.check_room(len(texts))
         info, device_task = await self._resolve(task, version)
         loop = asyncio.get_running_loop()
         max_tokens = self.engine.max_text_tokens(device_task.prompt_len)

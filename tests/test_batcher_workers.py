@@ -76,11 +76,10 @@ def test_admissions_hold_places_until_their_rows_are_queued() -> None:
         first, second = batcher.admit(), batcher.admit()
         assert first is not None and second is not None
         assert batcher.full and batcher.admit() is None  # 0 queued + 2 admitted = the limit
+        # Door places are not rows: the empty queue has room for 2 rows, not for 3.
+        batcher.check_room(2)
         with pytest.raises(Overloaded):
-            batcher.check_room(1)  # a request without a place of its own
-        batcher.check_room(1, first)  # its own place counts as room
-        with pytest.raises(Overloaded):
-            batcher.check_room(2, first)  # one place of its own, one held by `second`
+            batcher.check_room(3)
         queued = asyncio.create_task(batcher.submit(["a"], [1], 5, first))
         await asyncio.sleep(0)
         assert not first.held and batcher.depth == 1 and batcher.full  # the place became a row
@@ -95,6 +94,23 @@ def test_admissions_hold_places_until_their_rows_are_queued() -> None:
         await running
 
     run(scenario, recorder, queue_limit=2)
+
+
+def test_a_burst_of_large_requests_on_an_empty_queue_is_not_all_refused() -> None:
+    """Regression (README check): with door places counted as rows, three 4-row requests
+    admitted together on an empty 4-row queue each saw the others' places, and all three got
+    503 although the queue had room for each in turn."""
+    recorder = Recorder()
+
+    async def scenario(batcher: Batcher) -> list[object]:
+        places = [batcher.admit() for _ in range(3)]
+        assert all(place is not None for place in places)
+        calls = [batcher.submit(["x"] * 4, [1] * 4, 5, place) for place in places]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = run(scenario, recorder, queue_limit=4)
+    assert ["X"] * 4 in outcomes  # type: ignore[operator]
+    assert all(o == ["X"] * 4 or isinstance(o, Overloaded) for o in outcomes)  # type: ignore[union-attr]
 
 
 def test_a_free_worker_takes_its_next_batch_without_the_event_loop() -> None:
