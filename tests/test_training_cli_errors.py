@@ -3,6 +3,7 @@ and a trained task kept when its delivery fails after all."""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from app import prompt_file
 from app.backbone import Backbone
 from app.cli import main
+from app.training.cli import recorded_command
 from tests.test_training import synthetic
 from tests.test_training_cli import write_jsonl
 
@@ -126,3 +128,27 @@ def test_an_upload_without_a_file_checks_the_token_and_stores_nothing(make_clien
     right = client.put("/prompts/t", headers={"Authorization": "Bearer sekret"})
     assert (wrong.status_code, right.status_code) == (401, 422)
     assert client.get("/prompts").json()["total"] == 0
+
+
+def test_the_recorded_command_never_holds_the_token(
+    tmp_path: Path,
+    tiny_backbone_dir: Path,
+    tiny_backbone: Backbone,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression (README check): `--token` was recorded verbatim in the task's metadata, which
+    GET /prompts/{task} serves to anyone, and which travels with every copy of the file."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setattr(httpx, "get", lambda *a, **k: httpx.Response(200))
+    monkeypatch.setattr(
+        httpx, "put", lambda *a, **k: httpx.Response(500 if "files" in k else 422, text="no")
+    )
+    upload = ["--upload", "http://127.0.0.1:1", "--tok", "s3cret"]  # argparse takes the prefix
+    assert train(tmp_path, tiny_backbone_dir, *upload) == 2
+    [kept] = tmp_path.glob("promptserve-mood-*.safetensors")
+    _, metadata = prompt_file.decode(kept.read_bytes(), tiny_backbone.identity)
+    command = json.loads(metadata["metrics"])["training"]["command"]
+    assert "s3cret" not in command and "--tok '***'" in command
+    assert recorded_command(["train", "--token=a", "--to", "b", "--task", "t"]) == (
+        "promptserve train '--token=***' --to '***' --task t"
+    )

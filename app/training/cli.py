@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
 import time
@@ -42,7 +43,11 @@ def register(commands: Any) -> None:
         help="register a new version in this registry (only when given: not from the environment)",
     )
     train.add_argument("--upload", metavar="URL", help="PUT the result to a running server")
-    train.add_argument("--token", help="admin bearer token for --upload")
+    train.add_argument(
+        "--token",
+        default=os.environ.get("PROMPTSERVE_ADMIN_TOKEN"),
+        help="admin bearer token for --upload (default $PROMPTSERVE_ADMIN_TOKEN; never recorded)",
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(run=run_train)
 
@@ -52,7 +57,11 @@ def register(commands: Any) -> None:
     evaluate.add_argument("--version", type=int, help="default: the active version")
     evaluate.add_argument("--url", help="score through a running server's API instead")
     evaluate.add_argument("--file", type=Path, help="score this prompt file instead")
-    evaluate.add_argument("--token", help="classify bearer token for --url")
+    evaluate.add_argument(
+        "--token",
+        default=os.environ.get("PROMPTSERVE_CLASSIFY_TOKEN"),
+        help="classify bearer token for --url (default $PROMPTSERVE_CLASSIFY_TOKEN)",
+    )
     _add_registry_flag(evaluate)
     _add_backbone_flags(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -74,7 +83,11 @@ def register(commands: Any) -> None:
     refit.add_argument("--out", type=Path, help="write the prompt file here")
     refit.add_argument("--register", action="store_true", help="add it to --prompts-dir")
     refit.add_argument("--upload", metavar="URL", help="PUT the result to a running server")
-    refit.add_argument("--token", help="admin bearer token for --upload")
+    refit.add_argument(
+        "--token",
+        default=os.environ.get("PROMPTSERVE_ADMIN_TOKEN"),
+        help="admin bearer token for --upload (default $PROMPTSERVE_ADMIN_TOKEN; never recorded)",
+    )
     refit.set_defaults(run=run_refit)
 
 
@@ -124,7 +137,7 @@ def run_train(args: argparse.Namespace) -> int:
     started = time.time()
     try:
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-        return train_task(args, config, command=shlex.join(["promptserve", *args.argv]))
+        return train_task(args, config, command=recorded_command(args.argv))
     except LOAD_ERRORS as exc:  # bad data, options, backbone, destination or upload: no traceback
         print(f"promptserve train: {exc}", file=sys.stderr)
         return 2
@@ -160,7 +173,7 @@ def run_refit(args: argparse.Namespace) -> int:
     from app.training.run import refit_task
 
     try:
-        return refit_task(args, command=shlex.join(["promptserve", *args.argv]))
+        return refit_task(args, command=recorded_command(args.argv))
     except LOAD_ERRORS as exc:  # bad data, task, backbone or upload
         print(f"promptserve refit-head: {exc}", file=sys.stderr)
         return 2
@@ -168,3 +181,20 @@ def run_refit(args: argparse.Namespace) -> int:
 
 def config_record(config: TrainConfig) -> dict[str, Any]:
     return asdict(config)
+
+
+def recorded_command(argv: list[str]) -> str:
+    """The command line a task file records, its --token value masked: the metadata is served
+    by GET /prompts/{task} without a token, and travels with every copy of the file."""
+    shown, mask_next = ["promptserve"], False
+    for arg in argv:
+        name, equals, _ = arg.partition("=")
+        is_token = len(name) >= 4 and "--token".startswith(name)  # argparse takes "--tok"
+        if mask_next:
+            shown.append("***")
+        elif is_token and equals:
+            shown.append(f"{name}=***")
+        else:
+            shown.append(arg)
+        mask_next = is_token and not equals
+    return shlex.join(shown)
