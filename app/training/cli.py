@@ -13,8 +13,6 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from app.errors import PromptserveError
 from app.settings import setting_default
 from app.task import POOLINGS
@@ -22,8 +20,15 @@ from app.training.init import INITS
 from app.training.reparam import REPARAMS
 from app.training.trainer import TrainConfig
 
-# What a user can cause (bad data, options, paths, backbone, task, server): a message, exit 2.
-LOAD_ERRORS = (ValueError, RuntimeError, OSError, PromptserveError, httpx.HTTPError)
+
+def load_errors() -> tuple[type[Exception], ...]:
+    """What a user can cause (bad data, options, paths, backbone, task, server): a message and
+    exit 2, no traceback. Evaluated only once something failed, so that `serve` never imports
+    httpx (the bare GPU machine may lack it; only train --upload and eval --url use it)."""
+    import httpx
+
+    return (ValueError, RuntimeError, OSError, PromptserveError, httpx.HTTPError)
+
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +143,7 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
         return train_task(args, config, command=recorded_command(args.argv))
-    except LOAD_ERRORS as exc:  # bad data, options, backbone, destination or upload: no traceback
+    except load_errors() as exc:  # bad data, options, backbone, destination or upload: no traceback
         print(f"promptserve train: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -154,7 +159,7 @@ def run_eval(args: argparse.Namespace) -> int:
         dataset = data.load(args.data)
         labels, predicted, version = predict_for_eval(args, dataset)
         data.check_known_labels(dataset, labels)
-    except LOAD_ERRORS as exc:
+    except load_errors() as exc:
         print(f"promptserve eval: {exc}", file=sys.stderr)
         return 2
     scores = score(dataset.labels, predicted, labels)
@@ -174,7 +179,7 @@ def run_refit(args: argparse.Namespace) -> int:
 
     try:
         return refit_task(args, command=recorded_command(args.argv))
-    except LOAD_ERRORS as exc:  # bad data, task, backbone or upload
+    except load_errors() as exc:  # bad data, task, backbone or upload
         print(f"promptserve refit-head: {exc}", file=sys.stderr)
         return 2
 
