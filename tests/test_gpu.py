@@ -84,11 +84,11 @@ def reference_logits(backbone: Backbone, spec: TaskSpec, input_ids: list[int]) -
         out = model(inputs_embeds=inputs, attention_mask=mask)
         hidden = out.last_hidden_state[0].float()  # [m + n, d]
         m = spec.prompt_len
-        pooled = {
-            "mean": hidden[m:].mean(0),
-            "cls": hidden[m],
-            "first": out.pooler_output[0].float(),
-        }[spec.pooling]
+        first = out.pooler_output[0].float()
+        if spec.pooler_weight is not None and spec.pooler_bias is not None:  # the task's own
+            dense, bias = spec.pooler_weight.to(device), spec.pooler_bias.to(device)
+            first = torch.tanh(dense @ hidden[0] + bias)
+        pooled = {"mean": hidden[m:].mean(0), "cls": hidden[m], "first": first}[spec.pooling]
         return (spec.head_weight.to(device) @ pooled + spec.head_bias.to(device)).cpu()
 
 
