@@ -161,12 +161,8 @@ class Batcher(Generic[P, R]):
 
     def check_room(self, rows: int) -> None:
         """Raise at once if `rows` more rows would not fit in the queue (before any work on them).
-
-        Places held at the door do not count here: they bound how many bodies are read at once,
-        and are not rows. Counted as one row each, they refused every one of a burst of large
-        requests on an empty queue (each saw the others' places), though the queue had room
-        for them one after another. `submit` checks and queues in one step, so the queue never
-        holds more than `queue_limit` rows."""
+        Door places are not rows: counted as rows, they refused a whole burst of large requests
+        on an empty queue. `submit` checks and queues in one step: never over `queue_limit`."""
         if self._closed:
             raise ShuttingDown("the server is shutting down")
         if self.depth + rows > self.limits.queue_limit:
@@ -231,23 +227,21 @@ class Batcher(Generic[P, R]):
     def _compute(self, index: int, batch: list[QueuedRow[P]]) -> None:
         started, clock = time.monotonic(), time.perf_counter()
         payloads = [item.payload for item in batch]
+        forward_s: float | None = None  # stays None for a failed batch: not observed
         try:
             results: Sequence[R | BaseException] = self._run_batch(payloads)
-            observed = True
+            forward_s = time.perf_counter() - clock
         except Exception as exc:
-            results, observed = self._row_by_row(payloads, exc), False
-        forward_s = time.perf_counter() - clock
+            results = self._row_by_row(payloads, exc)
         with self._changed:
             self._computing.pop(index, None)
-        self._to_loop(self._deliver, batch, results, started, forward_s if observed else None)
+        self._to_loop(self._deliver, batch, results, started, forward_s)
 
     def _row_by_row(self, payloads: list[P], exc: Exception) -> list[R | BaseException]:
         """After a batch failed: each row alone, so each row gets its own result or error."""
         if len(payloads) == 1:
             return [exc]
-        log.warning(
-            "a batch of %d rows failed (%s); running its rows one by one", len(payloads), exc
-        )
+        log.warning("a batch of %d rows failed (%s); rerunning them one by one", len(payloads), exc)
         results: list[R | BaseException] = []
         for payload in payloads:
             try:
@@ -276,7 +270,6 @@ class Batcher(Generic[P, R]):
         started: float,
         forward_s: float | None,
     ) -> None:
-        """`forward_s` is None when the batch failed and was run row by row: not observed."""
         for item, result in zip(batch, results, strict=True):
             if isinstance(result, BaseException):
                 _fail(item, result)

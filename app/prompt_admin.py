@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from app import peft_format, prompt_file, upload_zip
 from app.prompt_cache import PromptCache
-from app.registry import Registry, TaskState, VersionInfo
+from app.registry import Registry
+from app.versions import TaskState, VersionInfo
 
 MAX_UNPACKED_BYTES = 64 << 20  # an adapter zip's files, inflated
 

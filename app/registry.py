@@ -15,17 +15,17 @@ import re
 import shutil
 import threading
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from app import prompt_file
 from app.atomic import TEMP_PREFIX, fsync_dir, write_atomic
 from app.errors import Conflict, InvalidPrompt, TaskNotFound, VersionNotFound
 from app.prompt_file import BackboneIdentity
 from app.task import MAX_PROMPT_LEN, TaskSpec, check_task_id
+from app.versions import TaskState, VersionInfo, version_info
 
 log = logging.getLogger(__name__)
 
@@ -33,32 +33,6 @@ STATE_FILE = "task.json"
 VERSION_FILE = re.compile(r"^v([0-9]+)\.safetensors$")
 STAGING_PREFIX = ".new-"
 TRASH_PREFIX = ".trash-"
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    task: str
-    version: int
-    labels: tuple[str, ...]
-    pooling: str
-    prompt_len: int
-    size_bytes: int
-    sha256: str
-    created: str
-    description: str = ""
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TaskState:
-    task: str
-    active: int
-    next_version: int
-    versions: MappingProxyType[int, VersionInfo]
-
-    @property
-    def active_info(self) -> VersionInfo:
-        return self.versions[self.active]
 
 
 class Registry:
@@ -145,7 +119,7 @@ class Registry:
             created = datetime.now(UTC).isoformat(timespec="seconds")
             stamp = {"task": task, "version": str(version), "created": created}
             payload = prompt_file.encode(spec, self.backbone, extra=stamp)
-            info = _version_info(task, version, spec, payload, created)
+            info = version_info(task, version, spec, payload, created)
             new_state = TaskState(
                 task,
                 version,
@@ -271,24 +245,7 @@ class Registry:
         created = metadata.get("created") or datetime.fromtimestamp(
             file.stat().st_mtime, UTC
         ).isoformat(timespec="seconds")
-        return _version_info(task, version, spec, data, created)
-
-
-def _version_info(
-    task: str, version: int, spec: TaskSpec, data: bytes, created: str
-) -> VersionInfo:
-    return VersionInfo(
-        task=task,
-        version=version,
-        labels=spec.labels,
-        pooling=spec.pooling,
-        prompt_len=spec.prompt_len,
-        size_bytes=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        created=created,
-        description=spec.description,
-        metrics=spec.metrics,
-    )
+        return version_info(task, version, spec, data, created)
 
 
 def _read_state(path: Path) -> dict[str, int] | None:

@@ -14,8 +14,9 @@ from app.batcher import Batcher
 from app.engine import DeviceTask, Engine, Row
 from app.errors import InvalidPrompt, InvalidRequest, VersionNotFound
 from app.prompt_cache import PromptCache
-from app.registry import Registry, VersionInfo
+from app.registry import Registry
 from app.tokenize import TextTokenizer
+from app.versions import VersionInfo
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,6 @@ from app import prompt_file
 from app.api.app import create_app
 from app.api.body_limit import UPLOAD_OVERHEAD
 from app.settings import Settings
-from app.task import TaskSpec
 from tests.gated_engine import Gate, full_queue
 from tests.helpers import (
     MakeClient,
@@ -198,9 +198,7 @@ def test_a_prompt_whose_values_overflow_the_backbone_is_422_not_null_scores(
     """Regression: a finite but huge prompt (3e38) was stored, then every classify answered
     200 with an arbitrary label and "score": null."""
     spec = random_spec(32)
-    huge = TaskSpec(
-        torch.full_like(spec.prompt, 3e38), spec.head_weight, spec.head_bias, spec.labels
-    )
+    huge = replace(spec, prompt=torch.full_like(spec.prompt, 3e38))
     assert upload(served, "huge", prompt_bytes(huge)).status_code == 201
     r = classify(served, "huge", ["one", "two"])
     assert_error(r, 422, "InvalidPrompt", "non-finite scores")

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.schemas import TaskSummary
-from app.registry import TaskState
+from app.versions import TaskState
 from tests.helpers import MakeClient, assert_error, classify, prompt_bytes, random_spec, upload
 
 TEXTS = ["a fine day", "a terrible day", "an ordinary day"]

@@ -16,8 +16,9 @@ from app import prompt_file
 from app.backbone import Backbone
 from app.cli import main
 from app.training import data
+from app.training.config import TrainConfig
 from app.training.distill import objective
-from app.training.trainer import TrainConfig, train
+from app.training.trainer import train
 from tests.test_training import synthetic, train_scored
 
 pytest_plugins = ["tests.test_training"]

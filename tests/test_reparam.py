@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from app.backbone import Backbone
+from app.training.config import TrainConfig
 from app.training.model import PromptClassifier
 from app.training.reparam import ResidualPrompt, build_reparam
-from app.training.trainer import TrainConfig, train
+from app.training.trainer import train
 from tests.test_training import (
     assert_serving_computes_the_trainers_logits,
     synthetic,

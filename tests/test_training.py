@@ -12,9 +12,10 @@ import torch
 from app.backbone import Backbone
 from app.engine import Engine, Row
 from app.training import data
+from app.training.config import TrainConfig
 from app.training.evaluate import predict_local
 from app.training.model import PromptClassifier, backbone_dropout, pad_batch
-from app.training.trainer import TrainConfig, TrainResult, train
+from app.training.trainer import TrainResult, train
 
 POSITIVE = ["great", "wonderful", "superb", "lovely", "excellent", "brilliant"]
 NEGATIVE = ["awful", "terrible", "dreadful", "horrible", "boring", "poor"]

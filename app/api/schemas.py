@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.registry import TaskState, VersionInfo
+from app.versions import TaskState, VersionInfo
 
 
 def _integral(value: object) -> object:

@@ -16,9 +16,9 @@ from typing import Any
 from app.errors import PromptserveError
 from app.settings import setting_default
 from app.task import POOLINGS
+from app.training.config import TrainConfig
 from app.training.init import INITS
 from app.training.reparam import REPARAMS
-from app.training.trainer import TrainConfig
 
 
 def load_errors() -> tuple[type[Exception], ...]:

@@ -17,9 +17,11 @@ from app.backbone import Backbone, load_backbone
 from app.engine import Engine
 from app.task import TaskSpec
 from app.training import data
+from app.training.config import TrainConfig
+from app.training.deliver import check_destinations, deliver, keep
 from app.training.evaluate import predict_local, predict_remote
 from app.training.scores import Scores, score
-from app.training.trainer import TrainConfig, TrainResult, train
+from app.training.trainer import TrainResult, train
 
 log = logging.getLogger(__name__)
 
@@ -64,71 +66,11 @@ def train_task(args: argparse.Namespace, config: TrainConfig, command: str) -> i
     _summarise(result, len(train_data))
     payload = finished(result)
     try:
-        _deliver(args, payload, trainer_backbone, register_in=args.prompts_dir)
+        deliver(args, payload, trainer_backbone, register_in=args.prompts_dir)
     except Exception:
-        _keep(payload, args.task)  # a delivery that failed after training loses nothing
+        keep(payload, args.task)  # a delivery that failed after training loses nothing
         raise
     return 0
-
-
-def check_destinations(args: argparse.Namespace) -> None:
-    """Each place the result goes can take it: a task id the registry accepts, a writable --out
-    file path and --prompts-dir, a reachable --upload server."""
-    from app.task import check_task_id
-
-    if args.prompts_dir or args.upload:
-        check_task_id(args.task)
-    if args.out:
-        out = Path(args.out)
-        if out.is_dir():
-            raise ValueError(f"--out {out} is a directory; give a file path")
-        _check_writable(out.parent, "--out")
-    if args.prompts_dir:
-        _check_writable(Path(args.prompts_dir), "--prompts-dir")
-    if args.upload:
-        import httpx
-
-        url = f"{args.upload.rstrip('/')}/readyz"
-        try:
-            ready = httpx.get(url, timeout=10)
-        except httpx.HTTPError as exc:
-            raise RuntimeError(f"--upload {args.upload}: cannot reach the server ({exc})") from exc
-        if ready.status_code != 200:
-            raise RuntimeError(f"--upload {args.upload}: {url} answered {ready.status_code}")
-        _check_token(args)
-
-
-def _check_token(args: argparse.Namespace) -> None:
-    """An upload with no file: the server checks the token first (401), then finds the file
-    missing (422). Nothing is stored either way."""
-    import httpx
-
-    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    url = f"{args.upload.rstrip('/')}/prompts/{args.task}"
-    answer = httpx.put(url, headers=headers, timeout=10)
-    if answer.status_code in (401, 403):
-        given = "the --token given" if args.token else "no --token"
-        raise RuntimeError(f"--upload {args.upload}: the server refuses {given} "
-                           f"({answer.status_code}); give its admin token")  # fmt: skip
-
-
-def _check_writable(folder: Path, flag: str) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"{flag}: cannot create {folder}: {exc.strerror}") from exc
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"{flag}: {folder} is not writable")
-
-
-def _keep(payload: bytes, task: str) -> None:
-    """The trained task, saved where delivery failed, so no training run is lost."""
-    import tempfile
-
-    fd, name = tempfile.mkstemp(prefix=f"promptserve-{task[:40]}-", suffix=".safetensors")
-    with os.fdopen(fd, "wb") as file:
-        file.write(payload)
-    log.error("delivery failed; the trained task is saved in %s", name)
 
 
 def _summarise(result: TrainResult, examples: int) -> None:
@@ -198,7 +140,7 @@ def refit_task(args: argparse.Namespace, command: str) -> int:
         log.info("eval on %s: accuracy %.4f", eval_data.path, scores.accuracy)
     new_spec = replace(refit.spec, metrics=metrics)
     payload = prompt_file.encode(new_spec, backbone.identity)
-    _deliver(args, payload, backbone, register_in=args.prompts_dir if args.register else None)
+    deliver(args, payload, backbone, register_in=args.prompts_dir if args.register else None)
     return 0
 
 
@@ -263,36 +205,6 @@ def _with_record(
     if eval_data is not None and best_scores is not None:
         metrics["eval"] = _eval_record(eval_data.path, best_scores)
     return replace(result.spec, description=args.description, metrics=metrics)
-
-
-def _deliver(
-    args: argparse.Namespace, payload: bytes, backbone: Backbone, register_in: Path | None
-) -> None:
-    """Write the task to --out, add it to the registry `register_in`, and PUT it to --upload."""
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(Path(args.out), payload)
-        log.info("wrote %s (%d bytes)", args.out, len(payload))
-    if register_in:
-        from app.registry import Registry
-
-        registry = Registry(register_in, backbone.identity, backbone.max_prompt_len)
-        registry.load()
-        info = registry.add_version(args.task, payload)
-        log.info("registered %s version %d in %s", args.task, info.version, register_in)
-    if args.upload:
-        import httpx
-
-        headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-        response = httpx.put(
-            f"{args.upload.rstrip('/')}/prompts/{args.task}",
-            files={"file": (f"{args.task}.safetensors", payload, "application/octet-stream")},
-            headers=headers,
-            timeout=60,
-        )
-        if response.status_code != 201:
-            raise RuntimeError(f"upload refused: {response.status_code} {response.text[:300]}")
-        log.info("uploaded %s: version %s", args.task, response.json().get("version"))
 
 
 def _device_name(device: torch.device) -> str:

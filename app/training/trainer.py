@@ -18,11 +18,12 @@ from typing import Any
 import torch
 
 from app.backbone import Backbone, cpu_has_native_bf16
-from app.task import Pooling, TaskSpec
+from app.task import TaskSpec
+from app.training.config import TrainConfig
 from app.training.data import Dataset, check_known_labels, check_training_labels
 from app.training.distill import objective, soft_targets
 from app.training.head_init import fit_probe, pooled_features
-from app.training.init import Init, initial_prompt, prompt_from_file
+from app.training.init import initial_prompt, prompt_from_file
 from app.training.model import PromptClassifier, backbone_dropout, pad_batch
 from app.training.optim import build_optimizer
 from app.training.reparam import build_reparam
@@ -32,57 +33,6 @@ log = logging.getLogger(__name__)
 
 # Batches are made of similar lengths within windows of this many batches, then shuffled.
 LENGTH_WINDOW = 50
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    prompt_len: int = 20
-    init: Init = "labels"
-    init_text: str | None = None
-    init_prompt: str | None = None  # a prompt file, for init "prompt"
-    pooling: Pooling = "mean"
-    epochs: int = 5
-    # Prompt tuning wants a much larger rate than the head: the shipped recipes' rates.
-    prompt_lr: float = 1e-2
-    head_lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup: float = 0.06  # fraction of all steps
-    batch_size: int = 32
-    max_length: int = 128  # tokens of text, special tokens included
-    seed: int = 0
-    patience: int = 0  # epochs without improvement before stopping; 0 = run every epoch
-    precision: str = "auto"  # bf16 autocast where it is native, else fp32
-    head_init: str = "probe"  # "probe": fit a logistic-regression head first; "zeros"
-    probe_l2: float = 1e-4
-    dropout: float = 0.0  # dropout inside the frozen backbone while training (a regularizer)
-    label_smoothing: float = 0.0
-    reparam: str = "none"  # "residual": train the prompt through a residual MLP (reparam.py)
-    reparam_bottleneck: int = 0  # its hidden width; 0 = half the backbone's hidden size
-    # Distillation (app/training/distill.py): the teacher's weight w and temperature T.
-    distill_weight: float = 0.0
-    distill_temperature: float = 2.0
-
-    def __post_init__(self) -> None:
-        """Numeric options checked before any work, each named by its flag."""
-        # epochs 0: the probe warm start alone (a baseline, and what the tests compare with)
-        at_least = {"epochs": 0, "batch_size": 1, "max_length": 2, "patience": 0}
-        for name, least in at_least.items():
-            if getattr(self, name) < least:
-                raise ValueError(
-                    f"{_flag(name)} must be at least {least}, not {getattr(self, name)}"
-                )
-        for name in ("prompt_lr", "head_lr", "weight_decay", "probe_l2"):
-            if not getattr(self, name) >= 0:  # NaN fails too
-                raise ValueError(f"{_flag(name)} must be 0 or more, not {getattr(self, name)}")
-        for name in ("warmup", "dropout", "label_smoothing"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{_flag(name)} must be in [0, 1), not {getattr(self, name)}")
-        if self.init_text is not None and self.init != "text":
-            raise ValueError(f"--init-text needs --init text (the init is {self.init!r})")
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 @dataclass
