@@ -36,9 +36,14 @@ class DeviceTask:
 
     @property
     def nbytes(self) -> int:
-        tensors = (self.prompt, self.head_weight, self.head_bias, self.pooler_weight)
-        extra = (self.pooler_bias,)
-        return sum(t.numel() * t.element_size() for t in (*tensors, *extra) if t is not None)
+        tensors = (
+            self.prompt,
+            self.head_weight,
+            self.head_bias,
+            self.pooler_weight,
+            self.pooler_bias,
+        )
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
 
 @dataclass(frozen=True)
@@ -158,8 +163,9 @@ class Engine:
     @staticmethod
     def _task_poolers(rows: Sequence[Row], pooled: torch.Tensor) -> torch.Tensor:
         """Rows of tasks with their own pooler: position 0 through tanh(D h + c)."""
-        groups = _by_task(rows)
-        for indices in groups.values():
+        if all(row.task.pooler_weight is None for row in rows):  # the usual batch: nothing to do
+            return pooled
+        for indices in _by_task(rows).values():
             task = rows[indices[0]].task
             if task.pooler_weight is not None and task.pooler_bias is not None:
                 mine = pooled[indices]  # [rows of task, hidden]

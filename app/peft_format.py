@@ -79,6 +79,7 @@ def task_from_adapter(
     model_type = check_pools_like_peft(backbone.name).get("model_type")
     prompt = _prompt(config, tensors)
     head_weight, head_bias, pooler = _head(tensors, model_type)
+    pooler_weight, pooler_bias = pooler or (None, None)
     label_names = labels if labels is not None else _metadata_labels(metadata)
     if not label_names:
         raise InvalidPrompt(
@@ -93,8 +94,8 @@ def task_from_adapter(
         pooling="first",
         description=description if description is not None else metadata.get("description", ""),
         metrics=json_field(metadata, "metrics", dict, {}, where="adapter metadata"),
-        pooler_weight=pooler[0] if pooler else None,
-        pooler_bias=pooler[1] if pooler else None,
+        pooler_weight=pooler_weight,
+        pooler_bias=pooler_bias,
     )
 
 

@@ -79,15 +79,14 @@ class ClassifyService:
         rows = [Row(t.input_ids, device_task) for t in tokenized]
         lengths = [row.length for row in rows]
         logits = await self.batcher.submit(rows, lengths, self.timeout_s, admission)
-        if not bool(torch.isfinite(torch.stack(logits)).all()):  # one task: rows stack
+        stacked = torch.stack(logits)  # [rows, L]: one task, so its rows stack
+        if not bool(torch.isfinite(stacked).all()):
             raise InvalidPrompt(
                 f"task {info.task!r} version {info.version} gives non-finite scores for this "
                 f"input: its prompt or head values overflow the backbone "
                 f"({self.engine.backbone.precision}); upload a version with smaller values"
             )
-        predictions = [
-            _predict(device_task.labels, row_logits, all_scores) for row_logits in logits
-        ]
+        predictions = _predictions(device_task.labels, stacked, all_scores)
         return Classification(
             info.task, info.version, predictions, [t.truncated for t in tokenized]
         )
@@ -119,8 +118,14 @@ class ClassifyService:
         self._tokenizer_thread.shutdown(wait=False)
 
 
-def _predict(labels: tuple[str, ...], logits: torch.Tensor, all_scores: bool) -> Prediction:
-    probs = torch.softmax(logits, dim=-1)  # [L]
-    best = int(probs.argmax())
-    scores = dict(zip(labels, probs.tolist(), strict=True)) if all_scores else None
-    return Prediction(labels[best], float(probs[best]), scores)
+def _predictions(
+    labels: tuple[str, ...], logits: torch.Tensor, all_scores: bool
+) -> list[Prediction]:
+    """One softmax and argmax over the request's rows [rows, L], not one per row."""
+    probs = torch.softmax(logits, dim=-1)  # [rows, L]
+    return [
+        Prediction(
+            labels[best], row[best], dict(zip(labels, row, strict=True)) if all_scores else None
+        )
+        for best, row in zip(probs.argmax(dim=-1).tolist(), probs.tolist(), strict=True)
+    ]

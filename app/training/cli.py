@@ -20,6 +20,8 @@ from app.training.config import TrainConfig
 from app.training.init import INITS
 from app.training.reparam import REPARAMS
 
+log = logging.getLogger(__name__)
+
 
 def load_errors() -> tuple[type[Exception], ...]:
     """What a user can cause (bad data, options, paths, backbone, task, server): a message and
@@ -28,9 +30,6 @@ def load_errors() -> tuple[type[Exception], ...]:
     import httpx
 
     return (ValueError, RuntimeError, OSError, PromptserveError, httpx.HTTPError)
-
-
-log = logging.getLogger(__name__)
 
 
 def register(commands: Any) -> None:
@@ -47,12 +46,7 @@ def register(commands: Any) -> None:
         type=Path,
         help="register a new version in this registry (only when given: not from the environment)",
     )
-    train.add_argument("--upload", metavar="URL", help="PUT the result to a running server")
-    train.add_argument(
-        "--token",
-        default=os.environ.get("PROMPTSERVE_ADMIN_TOKEN"),
-        help="admin bearer token for --upload (default $PROMPTSERVE_ADMIN_TOKEN; never recorded)",
-    )
+    _add_upload_flags(train)
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(run=run_train)
 
@@ -87,12 +81,7 @@ def register(commands: Any) -> None:
     _add_backbone_flags(refit)
     refit.add_argument("--out", type=Path, help="write the prompt file here")
     refit.add_argument("--register", action="store_true", help="add it to --prompts-dir")
-    refit.add_argument("--upload", metavar="URL", help="PUT the result to a running server")
-    refit.add_argument(
-        "--token",
-        default=os.environ.get("PROMPTSERVE_ADMIN_TOKEN"),
-        help="admin bearer token for --upload (default $PROMPTSERVE_ADMIN_TOKEN; never recorded)",
-    )
+    _add_upload_flags(refit)
     refit.set_defaults(run=run_refit)
 
 
@@ -111,6 +100,15 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             choices=choices.get(field.name),
             help=f"(default {default})",
         )
+
+
+def _add_upload_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--upload", metavar="URL", help="PUT the result to a running server")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("PROMPTSERVE_ADMIN_TOKEN"),
+        help="admin bearer token for --upload (default $PROMPTSERVE_ADMIN_TOKEN; never recorded)",
+    )
 
 
 def _add_registry_flag(parser: argparse.ArgumentParser) -> None:

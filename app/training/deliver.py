@@ -48,9 +48,7 @@ def _check_token(args: argparse.Namespace) -> None:
     missing (422). Nothing is stored either way."""
     import httpx
 
-    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    url = f"{args.upload.rstrip('/')}/prompts/{args.task}"
-    answer = httpx.put(url, headers=headers, timeout=10)
+    answer = httpx.put(_upload_url(args), headers=_auth(args), timeout=10)
     if answer.status_code in (401, 403):
         given = "the --token given" if args.token else "no --token"
         raise RuntimeError(f"--upload {args.upload}: the server refuses {given} "
@@ -94,13 +92,20 @@ def deliver(
     if args.upload:
         import httpx
 
-        headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
         response = httpx.put(
-            f"{args.upload.rstrip('/')}/prompts/{args.task}",
+            _upload_url(args),
             files={"file": (f"{args.task}.safetensors", payload, "application/octet-stream")},
-            headers=headers,
+            headers=_auth(args),
             timeout=60,
         )
         if response.status_code != 201:
             raise RuntimeError(f"upload refused: {response.status_code} {response.text[:300]}")
         log.info("uploaded %s: version %s", args.task, response.json().get("version"))
+
+
+def _upload_url(args: argparse.Namespace) -> str:
+    return f"{args.upload.rstrip('/')}/prompts/{args.task}"
+
+
+def _auth(args: argparse.Namespace) -> dict[str, str]:
+    return {"Authorization": f"Bearer {args.token}"} if args.token else {}
