@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.settings import setting_default
+from app.settings import add_prompts_dir_option, setting_default
 
 if TYPE_CHECKING:
     from app.prompt_file import BackboneIdentity
@@ -33,7 +33,7 @@ def register(commands: Any) -> None:
         "--labels", nargs="+", metavar="LABEL", help="label names in head order (PEFT has none)"
     )
     imports.add_argument("--description", help="free text stored with the version")
-    _prompts_dir_option(imports)
+    add_prompts_dir_option(imports)
     imports.add_argument(
         "--backbone",
         default=setting_default("backbone"),
@@ -55,17 +55,8 @@ def register(commands: Any) -> None:
     exports.add_argument("--out", required=True, type=Path, help="adapter directory to write")
     exports.add_argument("--version", type=int, help="version to export (default: the active one)")
     exports.add_argument("--force", action="store_true", help="overwrite adapter files in --out")
-    _prompts_dir_option(exports)
+    add_prompts_dir_option(exports)
     exports.set_defaults(run=run_export)
-
-
-def _prompts_dir_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--prompts-dir",
-        type=Path,
-        default=Path(setting_default("prompts_dir")),
-        help="the prompt registry directory (default %(default)s)",
-    )
 
 
 def run_import(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Literal
@@ -108,3 +109,14 @@ def setting_default(name: str) -> str:
     For the other commands' defaults (eval, train, the PEFT commands). Read raw, not through
     Settings(), so that a bad unrelated variable cannot break their argument parsers."""
     return os.environ.get(f"PROMPTSERVE_{name.upper()}") or str(Settings.model_fields[name].default)
+
+
+def add_prompts_dir_option(parser: argparse.ArgumentParser) -> None:
+    """--prompts-dir for a command that reads the server's registry (eval, refit-head, the PEFT
+    commands), defaulting to the server's own. Not for train: there it is a destination."""
+    parser.add_argument(
+        "--prompts-dir",
+        type=Path,
+        default=Path(setting_default("prompts_dir")),
+        help="the prompt registry (default %(default)s: $PROMPTSERVE_PROMPTS_DIR when set)",
+    )

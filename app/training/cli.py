@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import PromptserveError
-from app.settings import setting_default
+from app.settings import add_prompts_dir_option, setting_default
 from app.task import POOLINGS
 from app.training.config import TrainConfig
 from app.training.init import INITS
@@ -61,7 +61,7 @@ def register(commands: Any) -> None:
         default=os.environ.get("PROMPTSERVE_CLASSIFY_TOKEN"),
         help="classify bearer token for --url (default $PROMPTSERVE_CLASSIFY_TOKEN)",
     )
-    _add_registry_flag(evaluate)
+    add_prompts_dir_option(evaluate)
     _add_backbone_flags(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(run=run_eval)
@@ -75,7 +75,7 @@ def register(commands: Any) -> None:
     refit.add_argument("--eval", type=Path, help="held-out file to score the new head on")
     refit.add_argument("--version", type=int, help="the version to start from (default: active)")
     refit.add_argument("--file", type=Path, help="start from this prompt file instead")
-    _add_registry_flag(refit)
+    add_prompts_dir_option(refit)
     refit.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     refit.add_argument("--seed", type=int, default=0, help="fold assignment (default 0)")
     _add_backbone_flags(refit)
@@ -108,17 +108,6 @@ def _add_upload_flags(parser: argparse.ArgumentParser) -> None:
         "--token",
         default=os.environ.get("PROMPTSERVE_ADMIN_TOKEN"),
         help="admin bearer token for --upload (default $PROMPTSERVE_ADMIN_TOKEN; never recorded)",
-    )
-
-
-def _add_registry_flag(parser: argparse.ArgumentParser) -> None:
-    # The server's default, as for import-peft/export-peft. Not for train: there --prompts-dir
-    # is a destination, and its absence means "do not register".
-    parser.add_argument(
-        "--prompts-dir",
-        type=Path,
-        default=Path(setting_default("prompts_dir")),
-        help="the prompt registry (default %(default)s: $PROMPTSERVE_PROMPTS_DIR when set)",
     )
 
 
