@@ -20,9 +20,9 @@ from app.settings import Settings
 
 def _serve_options() -> list[tuple[str, type, str]]:
     """One flag per Settings field, so the CLI can never drift from the configuration."""
-    options = []
+    options: list[tuple[str, type, str]] = []
     for name, field in Settings.model_fields.items():
-        kind = field.annotation if field.annotation in (int, float) else str
+        kind: type = int if field.annotation is int else float if field.annotation is float else str
         default = "none" if field.default is None else field.default
         options.append(
             (name, kind, f"{field.description or name.replace('_', ' ')} (default {default})")
