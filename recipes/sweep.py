@@ -41,6 +41,14 @@ def prepare(data_root: Path, work: Path, task: str, limit: int | None) -> dict[s
     return paths
 
 
+def flags(common: list[str], config: list[str]) -> list[str]:
+    """COMMON's flag-value pairs with the configuration's after them; a flag in both takes the
+    configuration's value, once (so the recorded command names each option once)."""
+    pairs = dict(zip(common[::2], common[1::2], strict=True))
+    pairs.update(zip(config[::2], config[1::2], strict=True))
+    return [item for pair in pairs.items() for item in pair]
+
+
 def job_commands(
     task: str, config: str, paths: dict[str, Path], work: Path, args: argparse.Namespace
 ) -> tuple[list[str], list[str], Path]:
@@ -59,8 +67,7 @@ def job_commands(
         str(paths["val"]),
         "--epochs",
         str(epochs),
-        *COMMON,
-        *GRID[config],
+        *flags(COMMON, GRID[config]),
         "--description",
         spec.description,
         "--out",

@@ -1,4 +1,4 @@
-"""recipes/sweep.py: which configuration of a task's sweep is chosen."""
+"""recipes/sweep.py: which configuration of a task's sweep is chosen; the flags it trains with."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from recipes.sweep import choose, run_job
+from recipes.sweep import choose, flags, run_job
+from recipes.tasks import COMMON, GRID
 
 
 def job(tmp_path: Path, task: str, config: str, **scores: float) -> dict[str, Any]:
@@ -57,3 +58,15 @@ def test_a_job_records_the_validation_macro_f1_the_choice_needs(tmp_path: Path) 
     record = run_job("intent", "a", (train, evaluate, out), tmp_path, time.monotonic() + 60)
     assert record["status"] == "ok"
     assert (record["val_accuracy"], record["val_macro_f1"]) == (0.9233, 0.9187)
+
+
+def test_a_configuration_s_flag_replaces_the_common_one_and_appears_once() -> None:
+    built = flags(COMMON, GRID["m5-lr1e-2-l2-wd-bs16"])
+    assert built.count("--batch-size") == 1
+    assert built[built.index("--batch-size") + 1] == "16"
+    assert built[built.index("--seed") + 1] == "0"  # COMMON's others kept
+    for config in GRID.values():  # flag-value pairs, each configuration's value kept
+        merged = flags(COMMON, config)
+        values = dict(zip(merged[::2], merged[1::2], strict=True))
+        for flag, value in zip(config[::2], config[1::2], strict=True):
+            assert values[flag] == value, (flag, config)
