@@ -66,7 +66,10 @@ GRID: dict[str, list[str]] = {
         *["--weight-decay", "0.1"],
     ],
     # Fifth (2026-11-27, recipes/batch16-cpu.json): batches of 16, twice the steps per epoch (in
-    # place of COMMON's 32: recipes/sweep.py's flags()). spam's version 5 and topic's 4.
+    # place of COMMON's 32: recipes/sweep.py's flags()). spam's version 5, topic's 4, intent's 5.
+    "m5-lr1e-2-bs16": [
+        *["--prompt-len", "5", "--prompt-lr", "1e-2", "--head-lr", "1e-3", "--batch-size", "16"]
+    ],
     "m5-lr1e-2-l2-wd-bs16": [
         *["--prompt-len", "5", "--prompt-lr", "1e-2", "--head-lr", "1e-3", "--probe-l2", "3e-3"],
         *["--weight-decay", "0.1", "--batch-size", "16"],
