@@ -7,10 +7,11 @@ The configuration of each task (and its epoch scale) is the one the sweeps chose
 (recipes/chosen.json, from recipes/sweep-h100.json). A task with a `final` entry there is then
 trained once more on every training row (the validation rows included, so no early stopping) for
 the epochs the validation run kept, as its shipped version was; with `final.distill`, on a
-fine-tuned teacher's cross-fitted soft labels for those rows as well (recipes/teacher.py). The same
-seed on the same machine gives the same prompt; on another machine (CPU vs GPU) the figures can
-differ slightly. On this project's 2-core CPU it takes hours (SST-2 alone is 60k examples x 4
-epochs at roughly 60-170 examples/s); on one H100 a few minutes.
+fine-tuned teacher's cross-fitted soft labels for those rows as well (recipes/teacher.py); with
+`final.calibrate`, its decision threshold is then shifted by cross-fitting
+(recipes/calibrate_bias.py). The same seed on the same machine gives the same prompt; on another
+machine (CPU vs GPU) the figures can differ slightly. On this project's 2-core CPU it takes hours
+(SST-2 alone is 60k examples x 4 epochs at roughly 60-170 examples/s); on one H100 a few minutes.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def main() -> None:
             train = final_command(train, every_row, final)
         print("$", " ".join(train[2:]), flush=True)
         subprocess.run(train, check=True)
+        if "calibrate" in (final or {}):
+            calibrate(task, args, out, final["calibrate"])
         subprocess.run([arg for arg in evaluate if arg != "--json"], check=True)  # a table
         files.append(str(out.with_name(f"{task}.safetensors")))
         Path(files[-1]).write_bytes(out.read_bytes())
@@ -69,6 +72,22 @@ def main() -> None:
         ],
         check=True,
     )
+
+
+def calibrate(task: str, args: argparse.Namespace, trained: Path, rule: dict[str, int]) -> None:
+    """recipes/calibrate_bias.py on the trained file, in place: shifted only if the rule passes."""
+    script = str(Path(__file__).with_name("calibrate_bias.py"))
+    command = [sys.executable, script, "--task", task, "--data", str(args.data)]
+    command += [
+        "--file",
+        str(trained),
+        "--out",
+        str(trained),
+        "--work",
+        str(args.work / task / "calibrate"),
+    ]
+    command += ["--folds", str(rule["folds"]), "--seed", str(rule["seed"])]
+    subprocess.run([*command, "--min-gain", str(rule["min_gain"])], check=True)
 
 
 def teacher_labels(train: Path, out: Path, folds: int) -> Path:

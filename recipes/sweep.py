@@ -166,7 +166,9 @@ def main() -> None:
             (task, config, job_commands(task, config, paths, args.work, args)) for config in configs
         ]
     with ThreadPoolExecutor(args.jobs) as pool:  # the biggest task's jobs were queued first
-        records = list(pool.map(lambda job: run_job(*job, args.work, deadline), jobs))
+        records = list(
+            pool.map(lambda job: run_job(job[0], job[1], job[2], args.work, deadline), jobs)
+        )
     chosen = choose(records, args.work)
     (args.work / "results.json").write_text(
         json.dumps({"jobs": records, "chosen": chosen}, indent=2)
