@@ -129,6 +129,8 @@ def out_of_fold(
     margins, positive = [0.0] * len(records), [False] * len(records)
     for k in sorted(set(fold)):
         fold_spec, _ = decode((work / f"fold{k}.safetensors").read_bytes(), backbone.identity)
+        if fold_spec.labels != spec.labels:
+            raise ValueError(f"fold {k} has labels {fold_spec.labels}, the task {spec.labels}")
         mine = [i for i, f in enumerate(fold) if f == k]
         scored = margins_of(engine, fold_spec, [records[i]["text"] for i in mine])
         for i, margin in zip(mine, scored, strict=True):
