@@ -45,6 +45,10 @@ class DeadlineExceeded(PromptserveError):
     pass
 
 
+class RequestTimeout(PromptserveError):
+    """The client did not send its request body in time."""
+
+
 class NotReady(PromptserveError):
     pass
 

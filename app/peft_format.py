@@ -159,8 +159,8 @@ def _member(files: Mapping[str, bytes], name: str) -> bytes:
 def _read_config(files: Mapping[str, bytes]) -> dict[str, Any]:
     try:
         config = json.loads(_member(files, CONFIG_FILE))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidPrompt(f"{CONFIG_FILE} is not valid JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, too deep, too long integers
+        raise InvalidPrompt(f"{CONFIG_FILE} is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(config, dict):
         raise InvalidPrompt(f"{CONFIG_FILE} must hold a JSON object")
     return config
@@ -194,6 +194,10 @@ def _check_backbone(
 ) -> None:
     """Same hidden size always; then our own stamp when present, else the base model's name."""
     token_dim = config.get("token_dim")
+    for key in ("token_dim", "num_virtual_tokens"):
+        value = config.get(key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidPrompt(f"{CONFIG_FILE}: {key} must be an integer, got {value!r:.40}")
     if token_dim != backbone.hidden_size:
         raise InvalidPrompt(
             f"adapter was made for another backbone: token_dim {token_dim}, but this server's "
@@ -241,8 +245,17 @@ def _read_weights(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]
         tensors = load_safetensors(data)
         header_len = int.from_bytes(data[:8], "little")
         metadata = json.loads(data[8 : 8 + header_len]).get("__metadata__") or {}
-    except (SafetensorError, ValueError, RuntimeError, TypeError, OverflowError) as exc:
-        raise InvalidPrompt(f"{WEIGHTS_FILE} is not a valid safetensors file: {exc}") from exc
+    except (
+        SafetensorError,
+        ValueError,
+        RuntimeError,
+        TypeError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
+        raise InvalidPrompt(
+            f"{WEIGHTS_FILE} is not a valid safetensors file: {str(exc)[:200]}"
+        ) from None
     return tensors, metadata
 
 

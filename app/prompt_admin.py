@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app import peft_format, prompt_file, upload_zip
 from app.prompt_cache import PromptCache
 from app.registry import Registry
+from app.task import TaskSpec
 from app.versions import TaskState, VersionInfo
 
 MAX_UNPACKED_BYTES = 64 << 20  # an adapter zip's files, inflated
@@ -13,9 +16,16 @@ MAX_UNPACKED_BYTES = 64 << 20  # an adapter zip's files, inflated
 class PromptAdmin:
     """Blocking file-system work: call from a worker thread (FastAPI runs sync routes in one)."""
 
-    def __init__(self, registry: Registry, cache: PromptCache) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        cache: PromptCache,
+        check: Callable[[TaskSpec], None] | None = None,
+    ) -> None:
+        """`check`: run on each upload before it is stored (app/upload_check.py); may refuse it."""
         self.registry = registry
         self.cache = cache
+        self.check = check
 
     def upload(
         self,
@@ -30,7 +40,7 @@ class PromptAdmin:
             files = upload_zip.unpack(data, peft_format.ADAPTER_FILES, max_unpacked_bytes)
             spec = peft_format.task_from_adapter(files, self.registry.backbone, labels, description)
             data, labels, description = prompt_file.encode(spec, self.registry.backbone), None, None
-        return self.registry.add_version(task, data, labels=labels, description=description)
+        return self.registry.add_version(task, data, labels, description, check=self.check)
 
     def activate(self, task: str, version: int) -> TaskState:
         return self.registry.activate(task, version)

@@ -70,6 +70,12 @@ def decode(
     """
     tensors, metadata = _read_safetensors(data)
     _check_backbone(metadata, backbone)
+    unknown = sorted(set(tensors) - set(TENSOR_NAMES) - set(POOLER_NAMES))
+    if unknown:
+        raise InvalidPrompt(
+            f"unexpected tensor(s) {unknown}; a prompt file holds {list(TENSOR_NAMES)} "
+            f"(and {list(POOLER_NAMES)} for a task with its own pooler)"
+        )
     missing = [name for name in TENSOR_NAMES if name not in tensors]
     if missing:
         raise InvalidPrompt(
@@ -104,8 +110,15 @@ def _read_safetensors(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, s
         tensors = load_safetensors(data)
         header_len = int.from_bytes(data[:8], "little")
         header = json.loads(data[8 : 8 + header_len])
-    except (SafetensorError, ValueError, RuntimeError, TypeError, OverflowError) as exc:
-        raise InvalidPrompt(f"not a valid safetensors file: {exc}") from exc
+    except (
+        SafetensorError,
+        ValueError,
+        RuntimeError,
+        TypeError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
+        raise InvalidPrompt(f"not a valid safetensors file: {_short(exc)}") from None
     metadata = header.get("__metadata__") or {}
     return tensors, metadata
 
@@ -129,8 +142,14 @@ def json_field(
         return default
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidPrompt(f"{where} {key!r} is not valid JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # also: nested too deep, integers too long
+        raise InvalidPrompt(f"{where} {key!r} is not valid JSON: {_short(exc)}") from None
     if not isinstance(value, kind):
         raise InvalidPrompt(f"{where} {key!r} must be a JSON {kind.__name__}")
     return value
+
+
+def _short(exc: BaseException) -> str:
+    """An error's message, cut to a length a response can carry."""
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "..."

@@ -15,13 +15,14 @@ import re
 import shutil
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
 from app import prompt_file
-from app.atomic import TEMP_PREFIX, fsync_dir, write_atomic
+from app.atomic import TEMP_PREFIX, fsync_dir, write_atomic, write_new
 from app.errors import Conflict, InvalidPrompt, TaskNotFound, VersionNotFound
 from app.prompt_file import BackboneIdentity
 from app.task import MAX_PROMPT_LEN, TaskSpec, check_task_id
@@ -33,6 +34,7 @@ STATE_FILE = "task.json"
 VERSION_FILE = re.compile(r"^v([0-9]+)\.safetensors$")
 STAGING_PREFIX = ".new-"
 TRASH_PREFIX = ".trash-"
+MAX_SKIPPED = 1000  # version numbers tried past those taken on disk by another process
 
 
 class Registry:
@@ -108,31 +110,33 @@ class Registry:
         data: bytes,
         labels: list[str] | None = None,
         description: str | None = None,
+        check: Callable[[TaskSpec], None] | None = None,
     ) -> VersionInfo:
-        """Validate a prompt file, store it as the task's next version and make it active."""
+        """Validate a prompt file, store it as the task's next version and make it active.
+
+        `check`, when given, runs on the validated task before anything is stored, and may refuse
+        it by raising (the server runs a probe forward: app/upload_check.py)."""
         check_task_id(task)
         spec, _ = prompt_file.decode(data, self.backbone, labels=labels, description=description)
         self._check_fits(spec)
+        if check is not None:
+            check(spec)
         with self._lock:
             state = self._tasks.get(task)
-            version = state.next_version if state else 1
             created = datetime.now(UTC).isoformat(timespec="seconds")
-            stamp = {"task": task, "version": str(version), "created": created}
-            payload = prompt_file.encode(spec, self.backbone, extra=stamp)
-            info = version_info(task, version, spec, payload, created)
-            new_state = TaskState(
-                task,
-                version,
-                version + 1,
-                MappingProxyType({**(state.versions if state else {}), version: info}),
-            )
             if state is None:
+                payload = _stamped(spec, self.backbone, task, 1, created)
+                info = version_info(task, 1, spec, payload, created)
+                new_state = TaskState(task, 1, 2, MappingProxyType({1: info}))
                 self._create_task(task, payload, new_state)
             else:
-                write_atomic(self._version_path(task, version), payload)
+                version, payload = self._store_new(task, state.next_version, spec, created)
+                info = version_info(task, version, spec, payload, created)
+                versions = MappingProxyType({**state.versions, version: info})
+                new_state = TaskState(task, version, version + 1, versions)
                 self._write_state(new_state)
             self._tasks[task] = new_state
-        log.info("task %s: stored version %d (%d bytes)", task, version, len(payload))
+        log.info("task %s: stored version %d (%d bytes)", task, info.version, len(payload))
         return info
 
     def activate(self, task: str, version: int) -> TaskState:
@@ -180,12 +184,34 @@ class Registry:
                 f"{self.max_prompt_len}, to leave room for the text"
             )
 
+    def _store_new(
+        self, task: str, version: int, spec: TaskSpec, created: str
+    ) -> tuple[int, bytes]:
+        """Write the version's file under the first free number from `version` on: a number
+        taken on disk (another process, say `promptserve train --prompts-dir`, stored it while
+        this one ran) is skipped, never overwritten. Returns the number used and the bytes."""
+        for number in range(version, version + MAX_SKIPPED):
+            payload = _stamped(spec, self.backbone, task, number, created)
+            try:
+                write_new(self._version_path(task, number), payload)
+            except FileExistsError:
+                log.warning("task %s: v%d exists on disk, stored by another process; it is "
+                            "served after a restart", task, number)  # fmt: skip
+                continue
+            return number, payload
+        raise Conflict(f"task {task!r}: versions {version} to {number} all exist on disk")
+
     def _version_path(self, task: str, version: int) -> Path:
         return self.root / check_task_id(task) / f"v{version}.safetensors"
 
     def _write_state(self, state: TaskState) -> None:
-        body = {"active": state.active, "next_version": state.next_version}
-        write_atomic(self.root / state.task / STATE_FILE, json.dumps(body).encode())
+        """The task's state file; its next_version never goes down, even below a number another
+        process stored meanwhile: a restart would take versions past it for interrupted writes."""
+        path = self.root / state.task / STATE_FILE
+        on_disk = _read_state(path)
+        next_version = max(state.next_version, on_disk["next_version"] if on_disk else 0)
+        body = {"active": state.active, "next_version": next_version}
+        write_atomic(path, json.dumps(body).encode())
 
     def _create_task(self, task: str, payload: bytes, state: TaskState) -> None:
         """A new task appears whole: written in a staging directory, then renamed into place."""
@@ -246,6 +272,14 @@ class Registry:
             file.stat().st_mtime, UTC
         ).isoformat(timespec="seconds")
         return version_info(task, version, spec, data, created)
+
+
+def _stamped(
+    spec: TaskSpec, backbone: BackboneIdentity, task: str, version: int, created: str
+) -> bytes:
+    """The version's file: the task, stamped with its id, number and creation time."""
+    stamp = {"task": task, "version": str(version), "created": created}
+    return prompt_file.encode(spec, backbone, extra=stamp)
 
 
 def _read_state(path: Path) -> dict[str, int] | None:

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         256, ge=1, description="Rows waiting or admitted; past it requests get 503."
     )
     request_timeout_s: float = Field(30.0, gt=0, description="Deadline of a classify request.")
+    body_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Time a classify or activate request's body may take to arrive; past it 408 "
+        "(a stalled client gives back its queue place).",
+    )
     drain_grace_s: float = Field(
         30.0, ge=0, description="On SIGTERM: how long requests in flight get to finish."
     )

@@ -6,6 +6,7 @@ classifier (dense -> tanh -> out_proj) that HF PEFT trains on RoBERTa-family bac
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -68,6 +69,8 @@ class TaskSpec:
                 f"head.bias has shape {list(self.head_bias.shape)}; expected [{num_labels}]"
             )
         _check_labels(self.labels, num_labels)
+        _check_text("description", self.description)
+        _check_text("metrics", json.dumps(self.metrics, ensure_ascii=False))
 
     def _check_pooler(self, hidden: int) -> None:
         if self.pooler_weight is None and self.pooler_bias is None:
@@ -130,3 +133,16 @@ def _check_labels(labels: tuple[str, ...], num_labels: int) -> None:
         raise InvalidPrompt("labels must be non-empty strings")
     if len(set(labels)) != len(labels):
         raise InvalidPrompt("labels must be distinct")
+    for label in labels:
+        _check_text("labels", label)
+
+
+def _check_text(name: str, text: str) -> None:
+    """Text that can be written as UTF-8: JSON's escapes can smuggle in lone surrogates
+    ("\\udfff"), which no response, log or file could then carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidPrompt(
+            f"{name} hold(s) text that is not valid Unicode ({exc.reason} at {exc.start})"
+        ) from None

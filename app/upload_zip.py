@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import stat
 import zipfile
+import zlib
 from collections.abc import Collection
 from pathlib import PurePosixPath
 
@@ -116,7 +117,14 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, remaining: int, li
                 if size > remaining:
                     raise TooLarge(_too_large(limit))
                 chunks.append(chunk)
-    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError) as exc:
+    except (
+        zipfile.BadZipFile,
+        NotImplementedError,
+        OSError,
+        EOFError,
+        ValueError,
+        zlib.error,
+    ) as exc:
         raise InvalidPrompt(f"zip entry {info.filename!r} cannot be read: {exc}") from exc
     return b"".join(chunks)
 

@@ -39,6 +39,8 @@ class Gate:
         real_forward = Engine.forward
 
         def forward(engine: Engine, rows: Sequence[Row]) -> list[torch.Tensor]:
+            if all(row.task.task == "upload-check" for row in rows):  # an upload's probe, not
+                return real_forward(engine, rows)  # the model workers': never held nor counted
             if not gate.open.is_set():
                 gate.entered.set()
                 assert gate.open.wait(30), "the test never released the gate"

@@ -196,10 +196,11 @@ def test_a_prompt_whose_values_overflow_the_backbone_is_422_not_null_scores(
     served: TestClient,
 ) -> None:
     """Regression: a finite but huge prompt (3e38) was stored, then every classify answered
-    200 with an arbitrary label and "score": null."""
+    200 with an arbitrary label and "score": null. Uploads now refuse it (test_upload_checks);
+    one stored some other way is still caught when it classifies."""
     spec = random_spec(32)
     huge = replace(spec, prompt=torch.full_like(spec.prompt, 3e38))
-    assert upload(served, "huge", prompt_bytes(huge)).status_code == 201
+    served.app.state.services.registry.add_version("huge", prompt_bytes(huge))  # no probe
     r = classify(served, "huge", ["one", "two"])
     assert_error(r, 422, "InvalidPrompt", "non-finite scores")
     assert classify(served, "t", "still fine").status_code == 200

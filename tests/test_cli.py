@@ -71,6 +71,7 @@ def test_every_flag_reaches_its_setting() -> None:
         "max_wait_ms": "1.5",
         "queue_limit": "20",
         "request_timeout_s": "3",
+        "body_timeout_s": "4",
         "max_client_batch": "16",
         "cache_bytes": "4096",
         "admin_token": "adm",
@@ -97,6 +98,7 @@ def test_every_flag_reaches_its_setting() -> None:
     assert s.max_batch_padding == 0.05
     assert s.queue_limit == 20
     assert (s.request_timeout_s, s.max_client_batch, s.cache_bytes) == (3.0, 16, 4096)
+    assert s.body_timeout_s == 4.0
     assert s.admin_token is not None and s.admin_token.get_secret_value() == "adm"
     assert s.classify_token is not None and s.classify_token.get_secret_value() == "cls"
     assert (s.max_text_chars, s.max_request_bytes, s.max_upload_bytes) == (500, 2048, 4096)

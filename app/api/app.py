@@ -32,6 +32,7 @@ from app.service import ClassifyService
 from app.settings import Settings
 from app.task import TaskSpec
 from app.tokenize import TextTokenizer
+from app.upload_check import ComputesCheck
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,8 @@ def build_services(settings: Settings, backbone: Backbone, metrics: Metrics) -> 
             "precision": backbone.precision,
         }
     )
-    return Services(backbone, registry, service, PromptAdmin(registry, cache), batcher)
+    admin = PromptAdmin(registry, cache, ComputesCheck(engine, tokenizer))
+    return Services(backbone, registry, service, admin, batcher)
 
 
 # The lowest priority short of SCHED_IDLE (which would starve the model whenever anything else

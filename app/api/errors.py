@@ -29,12 +29,13 @@ STATUS_OF: dict[type[errors.PromptserveError], int] = {
     errors.NotReady: 503,
     errors.ShuttingDown: 503,
     errors.DeadlineExceeded: 504,
+    errors.RequestTimeout: 408,
     errors.ClientDisconnected: 499,  # nginx's 'client closed request': only metrics see it
 }
 
 # Declared on routes so the OpenAPI spec lists the error responses too.
 ERROR_RESPONSES: dict[int | str, dict] = {
-    code: {"model": ErrorResponse} for code in (401, 404, 409, 413, 422, 503, 504)
+    code: {"model": ErrorResponse} for code in (401, 404, 408, 409, 413, 422, 503, 504)
 }
 
 
@@ -56,6 +57,8 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"}
     elif isinstance(exc, errors.NotReady | errors.ShuttingDown):
         headers = {"Retry-After": "1"}
+    elif isinstance(exc, errors.RequestTimeout):
+        headers = {"Connection": "close"}  # the rest of the body may still come: do not read it
     return error_response(status, type(exc).__name__, str(exc), headers)
 
 

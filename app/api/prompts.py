@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, Up
 from starlette.concurrency import run_in_threadpool
 
 from app.api.auth import require_admin
+from app.api.body import parse_body, read_body
 from app.api.deps import ServicesDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES
 from app.api.schemas import ActivateRequest, TaskPage, TaskRecord, TaskSummary, VersionRecord
@@ -58,8 +59,23 @@ async def get_task(task: str, services: ServicesDep) -> TaskRecord:
     return TaskRecord.of(services.registry.state(task))
 
 
-@router.post("/{task}/activate", response_model=TaskRecord, dependencies=admin)
-async def activate(task: str, body: ActivateRequest, services: ServicesDep) -> TaskRecord:
+ACTIVATE_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": ActivateRequest.model_json_schema()}},
+}
+
+
+@router.post(
+    "/{task}/activate",
+    response_model=TaskRecord,
+    dependencies=admin,  # checked before the body is read (app/api/body.py)
+    openapi_extra={"requestBody": ACTIVATE_BODY},
+)
+async def activate(
+    task: str, request: Request, services: ServicesDep, settings: SettingsDep
+) -> TaskRecord:
+    raw = await read_body(request, settings.body_timeout_s)
+    body = parse_body(ActivateRequest, request.headers.get("content-type", ""), raw)
     state = await run_in_threadpool(services.admin.activate, task, body.version)
     return TaskRecord.of(state)
 
@@ -92,8 +108,8 @@ def _parse_labels(labels: str | None) -> list[str] | None:
         return None
     try:
         parsed = json.loads(labels)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"labels must be a JSON list of strings: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # also: nested too deep, integers too long
+        raise InvalidRequest(f"labels must be a JSON list of strings: {str(exc)[:200]}") from None
     if not isinstance(parsed, list) or not all(isinstance(x, str) for x in parsed):
         raise InvalidRequest("labels must be a JSON list of strings")
     return parsed

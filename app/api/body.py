@@ -1,0 +1,58 @@
+"""JSON request bodies read by hand: validated in one pydantic call, after the route's checks.
+
+A route that declares its body as a parameter has FastAPI read and validate it before any
+dependency runs, so a malformed body was answered 422 before a missing token's 401. Routes
+that must check first (a token, a queue place) take the bare Request and call parse_body."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TypeVar
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from app.errors import RequestTimeout
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+async def read_body(request: Request, timeout_s: float) -> bytes:
+    """The whole body, or RequestTimeout once `timeout_s` passes without it: a client that
+    sends headers and then stalls must not hold what the request holds (a queue place) forever."""
+    try:
+        return await asyncio.wait_for(request.body(), timeout_s)
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {timeout_s:g} s") from None
+
+
+def parse_body(model: type[Body], content_type: str, raw: bytes) -> Body:
+    """The JSON body, validated; problems raised as FastAPI reports them (422, located in body).
+
+    Like FastAPI's strict default, only a JSON content type is read as JSON: a text/plain or
+    form body (what a browser may send cross-site without asking) is refused."""
+    kind = content_type.partition(";")[0].strip().lower()
+    if not (
+        kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+    ):
+        shown = kind or "none"
+        raise RequestValidationError(
+            [
+                {
+                    "type": "content_type",
+                    "loc": ("body",),
+                    "msg": f"expected Content-Type application/json, got {shown}",
+                }
+            ]
+        )
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = exc.errors(include_url=False, include_context=False, include_input=False)
+        for problem in problems:
+            if problem["type"] == "json_invalid":
+                problem["msg"] = f"malformed request body: {problem['msg']}"
+        raise RequestValidationError(
+            [{**problem, "loc": ("body", *problem["loc"])} for problem in problems]
+        ) from None

@@ -1,0 +1,42 @@
+"""Before a version is stored, one forward of it on a probe text: it must give finite scores.
+
+A prompt file can be well formed and still useless: values near the dtype's limit (3e38 in a
+prompt, 1e38 in a head) pass every static check yet overflow inside the backbone, and the task
+would then answer every request with an error until someone rolled it back. One short forward,
+off the model workers (the engine is safe to call from any thread), refuses such a file at
+upload with a message that says why. Inputs very unlike the probe can still overflow: classify
+checks its own scores too (app/service.py)."""
+
+from __future__ import annotations
+
+import torch
+
+from app.engine import Engine, Row
+from app.errors import InvalidPrompt
+from app.task import TaskSpec
+from app.tokenize import TextTokenizer
+
+PROBE_TEXT = "A short probe sentence, to check that a new task computes finite scores."
+
+
+class ComputesCheck:
+    """Callable on a TaskSpec; raises InvalidPrompt when the probe's scores are not finite."""
+
+    def __init__(self, engine: Engine, tokenizer: TextTokenizer) -> None:
+        """Tokenizes the probe now, on the caller's thread: the tokenizer is not re-entrant."""
+        self.engine = engine
+        self.probe_ids = tokenizer([PROBE_TEXT], max_tokens=32)[0].input_ids
+
+    def __call__(self, spec: TaskSpec) -> None:
+        task = self.engine.to_device(spec, "upload-check", 0)
+        room = self.engine.max_text_tokens(task.prompt_len)  # cut as the tokenizer would
+        ids = self.probe_ids
+        if len(ids) > room:  # keep the closing special token, as truncation does
+            ids = [*ids[: room - 1], ids[-1]] if room > 1 else ids[:room]
+        logits = self.engine.forward([Row(ids, task)])[0]
+        if not bool(torch.isfinite(logits).all()):
+            raise InvalidPrompt(
+                "the prompt's or head's values overflow the backbone "
+                f"({self.engine.backbone.precision}): a probe text gives non-finite scores; "
+                "upload a version with smaller values"
+            )
