@@ -68,6 +68,8 @@ def test_a_bad_option_exits_2_naming_it_before_training(
     [
         (lambda tmp: ["--task", "Bad Task", "--prompts-dir", str(tmp / "p")], "task id"),
         (lambda tmp: ["--out", str(tmp)], "is a directory"),
+        (lambda tmp: ["--task", "Bad Task", "--out", str(tmp / "t.st")], "task id"),  # audit 4
+        (lambda tmp: ["--out", str(tmp / "train.jsonl")], "is the --train file"),  # audit 4
         (lambda tmp: ["--upload", f"http://127.0.0.1:{free_port()}"], "cannot reach the server"),
     ],
 )

@@ -21,12 +21,15 @@ def check_destinations(args: argparse.Namespace) -> None:
     file path and --prompts-dir, a reachable --upload server."""
     from app.task import check_task_id
 
-    if args.prompts_dir or args.upload:
-        check_task_id(args.task)
+    check_task_id(args.task)  # the id the file carries, wherever it goes
     if args.out:
         out = Path(args.out)
         if out.is_dir():
             raise ValueError(f"--out {out} is a directory; give a file path")
+        for flag in ("train", "eval"):
+            source = getattr(args, flag, None)
+            if source is not None and Path(source).resolve() == out.resolve():
+                raise ValueError(f"--out {out} is the --{flag} file: it would be overwritten")
         _check_writable(out.parent, "--out")
     if args.prompts_dir:
         _check_writable(Path(args.prompts_dir), "--prompts-dir")
