@@ -83,12 +83,18 @@ def test_a_corrupt_deflate_stream_is_an_invalid_zip_not_a_crash() -> None:
         upload_zip.unpack(bytes(data), {"adapter_config.json"}, 1 << 20)
 
 
-def test_activate_checks_the_token_before_reading_the_body(make_client) -> None:  # type: ignore[no-untyped-def]
+def test_admin_routes_check_the_token_before_reading_the_body(make_client) -> None:  # type: ignore[no-untyped-def]
+    """A malformed body was answered 422 before the missing token's 401, and an upload's whole
+    body (up to max_upload_bytes) was read and spooled for a client with no token."""
     client = make_client(admin_token="s3cret")
-    response = client.post(
-        "/prompts/t/activate", content=b"{", headers={"content-type": "application/json"}
-    )
-    assert_error(response, 401, "Unauthorized")
+    json_body = {"content-type": "application/json"}
+    assert_error(client.post("/prompts/t/activate", content=b"{", headers=json_body), 401)
+    form = {"content-type": "multipart/form-data; boundary=zz"}
+    assert_error(client.put("/prompts/t", content=b"garbage", headers=form), 401)
+    bearer = {"Authorization": "Bearer s3cret"}
+    assert_error(client.put("/prompts/t", content=b"garbage", headers={**form, **bearer}), 422)
+    response = client.put("/prompts/t", files={"file": ("p", prompt_bytes(SPEC))}, headers=bearer)
+    assert response.status_code == 201, response.text
 
 
 def test_a_stalled_body_times_out_with_408() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from app.api.auth import require_admin
 from app.api.body import parse_body, read_body
@@ -20,22 +21,52 @@ admin = [Depends(require_admin)]
 CHUNK = 1 << 20
 
 
-@router.put("/{task}", status_code=201, response_model=VersionRecord, dependencies=admin)
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "A prompt file (safetensors), or a .zip of an HF PEFT "
+                        "prompt-tuning adapter directory (adapter_config.json + "
+                        "adapter_model.safetensors).",
+                    },
+                    "labels": {
+                        "type": "string",
+                        "description": 'Label names as a JSON list, e.g. ["neg", "pos"].',
+                    },
+                    "description": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+
+
+@router.put(
+    "/{task}",
+    status_code=201,
+    response_model=VersionRecord,
+    dependencies=admin,  # checked before the form is read: the request takes the bare Request
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
 async def upload(
-    task: str,
-    request: Request,
-    services: ServicesDep,
-    settings: SettingsDep,
-    file: UploadFile = File(
-        description="A prompt file (safetensors), or a .zip of an HF PEFT prompt-tuning adapter "
-        "directory (adapter_config.json + adapter_model.safetensors)."
-    ),
-    labels: str | None = Form(None, description='Label names as a JSON list, e.g. ["neg", "pos"].'),
-    description: str | None = Form(None),
+    task: str, request: Request, services: ServicesDep, settings: SettingsDep
 ) -> VersionRecord:
     """Store a new version of `task` and make it active: served from the next request on."""
     check_task_id(task)
-    data = await _read_limited(file, settings.max_upload_bytes)
+    async with request.form(max_files=4, max_fields=16) as form:  # others are ignored
+        file, labels, description = form.get("file"), form.get("labels"), form.get("description")
+        if not isinstance(file, StarletteUploadFile):
+            raise InvalidRequest("body.file: field required (a prompt file or adapter zip)")
+        if not isinstance(labels, str | None) or not isinstance(description, str | None):
+            raise InvalidRequest("labels and description must be text fields")
+        data = await _read_limited(file, settings.max_upload_bytes)
     label_list = _parse_labels(labels)
     info = await run_in_threadpool(
         services.admin.upload, task, data, label_list, description, settings.max_upload_bytes
@@ -92,7 +123,7 @@ async def delete_task(task: str, services: ServicesDep) -> Response:
     return Response(status_code=204)
 
 
-async def _read_limited(file: UploadFile, max_bytes: int) -> bytes:
+async def _read_limited(file: StarletteUploadFile, max_bytes: int) -> bytes:
     """Read the spooled upload chunk by chunk, refusing as soon as it passes the limit."""
     chunks, size = [], 0
     while chunk := await file.read(CHUNK):
