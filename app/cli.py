@@ -1,9 +1,11 @@
 """The `promptserve` command line: `promptserve serve [options]` and the other subcommands.
 
 Every `serve` option falls back to its PROMPTSERVE_* environment variable, then to the default.
-Other subcommands live in their own modules (COMMAND_MODULES): each has `register(commands)`,
-which adds its subparser with `set_defaults(run=...)`, and keeps heavy imports inside `run`.
 """
+
+# For developers: other subcommands live in their own modules (COMMAND_MODULES): each has
+# `register(commands)`, which adds its subparser with `set_defaults(run=...)`, and keeps heavy
+# imports inside `run`.
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import os
 import signal
 import sys
 from typing import Any
+
+from pydantic import ValidationError
 
 from app.settings import Settings
 
@@ -88,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args))
     try:
         settings = settings_from_args(args)
+    except ValidationError as exc:
+        for problem in exc.errors(include_url=False):
+            name = str(problem["loc"][0]) if problem["loc"] else ""
+            flag, env = f"--{name.replace('_', '-')}", f"PROMPTSERVE_{name.upper()}"
+            where = f"{name} ({flag}, {env}): " if name else ""
+            message = problem["msg"].removeprefix("Value error, ")
+            print(f"promptserve: invalid configuration: {where}{message}", file=sys.stderr)
+        return 2
     except ValueError as exc:
         print(f"promptserve: invalid configuration: {exc}", file=sys.stderr)
         return 2

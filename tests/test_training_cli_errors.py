@@ -154,3 +154,16 @@ def test_the_recorded_command_never_holds_the_token(
     assert recorded_command(["train", "--token=a", "--to", "b", "--task", "t"]) == (
         "promptserve train '--token=***' --to '***' --task t"
     )
+
+
+def test_eval_on_a_missing_registry_names_it_and_creates_nothing(
+    tmp_path: Path, tiny_backbone_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Audit 4: eval outside the repository said "task not found" without saying where it
+    looked, and left an empty ./prompts behind."""
+    data = write_jsonl(tmp_path / "test.jsonl", synthetic(8, seed=2))
+    missing = tmp_path / "no-registry"
+    argv = ["eval", "--task", "mood", "--data", str(data), "--prompts-dir", str(missing)]
+    assert main([*argv, "--backbone", str(tiny_backbone_dir), "--device", "cpu"]) == 2
+    assert f"no registry at {missing}" in capsys.readouterr().err
+    assert not missing.exists()

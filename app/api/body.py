@@ -22,7 +22,8 @@ async def read_body(request: Request, timeout_s: float) -> bytes:
     """The whole body, or RequestTimeout once `timeout_s` passes without it: a client that
     sends headers and then stalls must not hold what the request holds (a queue place) forever."""
     try:
-        return await asyncio.wait_for(request.body(), timeout_s)
+        async with asyncio.timeout(timeout_s):  # no extra task, unlike wait_for: the hot path
+            return await request.body()
     except TimeoutError:
         raise RequestTimeout(f"the request body did not arrive within {timeout_s:g} s") from None
 

@@ -15,6 +15,7 @@ from app import prompt_file
 from app.atomic import write_atomic
 from app.backbone import Backbone, load_backbone
 from app.engine import Engine
+from app.errors import TaskNotFound
 from app.task import TaskSpec
 from app.training import data
 from app.training.config import TrainConfig
@@ -161,8 +162,14 @@ def _read_task(args: argparse.Namespace, backbone: Backbone) -> tuple[TaskSpec, 
     if args.file:
         spec, metadata = prompt_file.decode(Path(args.file).read_bytes(), backbone.identity)
         return spec, int(metadata.get("version", 0))
+    if not Path(args.prompts_dir).is_dir():  # reading only: never create an empty registry
+        raise TaskNotFound(
+            f"task {args.task!r}: no registry at {args.prompts_dir} (give --prompts-dir or --file)"
+        )
     registry = Registry(args.prompts_dir, backbone.identity, backbone.max_prompt_len)
     registry.load()
+    if args.task not in registry.task_ids():
+        raise TaskNotFound(f"task {args.task!r} not found in {args.prompts_dir}")
     info = registry.resolve(args.task, args.version)
     return registry.read_spec(args.task, info.version), info.version
 
