@@ -123,6 +123,8 @@ class Registry:
             check(spec)
         with self._lock:
             state = self._tasks.get(task)
+            if state is None and (self.root / task).is_dir():  # another process created it
+                state = self._load_task(self.root / task)  # None: none of its files serve here
             created = datetime.now(UTC).isoformat(timespec="seconds")
             if state is None:
                 payload = _stamped(spec, self.backbone, task, 1, created)

@@ -16,6 +16,7 @@ from app.errors import InvalidPrompt
 from app.task import TaskSpec
 from app.tokenize import TextTokenizer
 
+FEATURE_BOUND = 1e4  # far above any pooled feature of a LayerNorm'ed encoder (they are ~1 to 10)
 PROBE_TEXT = "A short probe sentence, to check that a new task computes finite scores."
 
 
@@ -28,6 +29,9 @@ class ComputesCheck:
         self.probe_ids = tokenizer([PROBE_TEXT], max_tokens=32)[0].input_ids
 
     def __call__(self, spec: TaskSpec) -> None:
+        _check_linear("head", spec.head_weight, spec.head_bias)
+        if spec.pooler_weight is not None and spec.pooler_bias is not None:
+            _check_linear("pooler", spec.pooler_weight, spec.pooler_bias)
         task = self.engine.to_device(spec, "upload-check", 0)
         room = self.engine.max_text_tokens(task.prompt_len)  # cut as the tokenizer would
         ids = self.probe_ids
@@ -40,3 +44,14 @@ class ComputesCheck:
                 f"({self.engine.backbone.precision}): a probe text gives non-finite scores; "
                 "upload a version with smaller values"
             )
+
+
+def _check_linear(name: str, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    """A layer whose output overflows fp32 for some input, whichever the probe: refused unless
+    every row stays finite for all features up to FEATURE_BOUND in size."""
+    worst = weight.double().abs().sum(dim=1) * FEATURE_BOUND + bias.double().abs()
+    if bool((worst > torch.finfo(torch.float32).max).any()):
+        raise InvalidPrompt(
+            f"the {name}'s values are so large that its outputs overflow float32 for ordinary "
+            "inputs; upload a version with smaller values"
+        )

@@ -177,3 +177,48 @@ def test_peft_sizes_must_be_integers(key: str, value: object) -> None:
     }
     with pytest.raises(InvalidPrompt, match=f"{key} must be an integer"):
         task_from_adapter(files, identity(), labels=["a", "b"])
+
+
+def test_a_head_that_overflows_for_ordinary_features_is_refused(client: TestClient) -> None:
+    """Re-check of audit 4: a head of 1e38s passed the probe (its text happened to give finite
+    scores) and failed on most other inputs."""
+    refused(
+        client,
+        prompt_bytes(replace(SPEC, head_weight=torch.full_like(SPEC.head_weight, 1e38))),
+        "head",
+    )
+
+
+def test_a_refused_request_with_a_stalled_body_is_answered_and_closed() -> None:
+    """Re-check of audit 4: requests past the queue limit waited for their body with no limit
+    before their 503, so stalled ones hung for good."""
+    from app.api.admission import QueueGate
+
+    async def refuse() -> list[dict[str, object]]:
+        async def receive() -> dict[str, object]:
+            await asyncio.sleep(60)
+            return {"type": "http.disconnect"}
+
+        sent: list[dict[str, object]] = []
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        gate = QueueGate(lambda *_: None, admit=lambda: "queue full", body_timeout_s=0.05)  # type: ignore[arg-type]
+        await gate({"type": "http", "path": "/classify"}, receive, send)  # type: ignore[arg-type]
+        return sent
+
+    start = asyncio.run(refuse())[0]
+    assert start["status"] == 503
+    assert (b"connection", b"close") in start["headers"]  # type: ignore[operator]
+
+
+def test_a_task_another_process_created_is_taken_up_not_refused(tmp_path: Path) -> None:
+    """Re-check of audit 4: a task first registered by the CLI beside a running server answered
+    the server's upload with 409 ("holds no version this server can serve")."""
+    server, cli = (Registry(tmp_path, identity()) for _ in range(2))
+    server.load()
+    cli.load()
+    first = cli.add_version("new", prompt_bytes(SPEC))
+    assert server.add_version("new", prompt_bytes(random_spec(32, seed=3))).version == 2
+    assert server.state("new").versions[1].sha256 == first.sha256

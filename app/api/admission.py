@@ -5,6 +5,7 @@ once it knows how many texts the request holds)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -17,11 +18,18 @@ STATE_KEY = "admission"  # request.state.admission: the place held for the reque
 
 
 class QueueGate:
-    def __init__(self, app: ASGIApp, admit: Callable[[], Admission | str | None]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        admit: Callable[[], Admission | str | None],
+        body_timeout_s: float = 10.0,
+    ) -> None:
         """`admit()` holds a queue place for one request (an Admission), says why there is none
-        (a str), or gives None while there is no queue yet (the server is starting)."""
+        (a str), or gives None while there is no queue yet (the server is starting). A refused
+        request's body is read and dropped for at most `body_timeout_s`."""
         self.app = app
         self.admit = admit
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != GUARDED:
@@ -29,8 +37,13 @@ class QueueGate:
             return
         admitted = self.admit()
         if isinstance(admitted, str):
-            await _discard_body(receive)  # so the connection can carry the client's next request
-            refusal = error_response(503, "Overloaded", admitted, {"Retry-After": "1"})
+            headers = {"Retry-After": "1"}
+            try:  # read to its end, so the connection can carry the client's next request
+                async with asyncio.timeout(self.body_timeout_s):
+                    await _discard_body(receive)
+            except TimeoutError:  # a stalled body: answer now, and close the connection
+                headers["Connection"] = "close"
+            refusal = error_response(503, "Overloaded", admitted, headers)
             await refusal(scope, receive, send)
             return
         if admitted is None:

@@ -80,7 +80,7 @@ def create_app(
     routers = (classify.router, prompts.router, health.router)
     for router in routers:
         app.include_router(router)
-    app.add_middleware(QueueGate, admit=lambda: _admit(app))
+    app.add_middleware(QueueGate, admit=lambda: _admit(app), body_timeout_s=settings.body_timeout_s)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_request_bytes, upload_bytes=settings.max_upload_bytes
     )
