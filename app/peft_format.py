@@ -22,11 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
 
 from app.errors import InvalidPrompt
-from app.prompt_file import BackboneIdentity, json_field
+from app.prompt_file import BackboneIdentity, json_field, read_safetensors
 from app.settings import DEFAULT_BACKBONE
 from app.task import TaskSpec, as_float32
 
@@ -73,7 +71,7 @@ def task_from_adapter(
     label names). `any_base_model` skips the base model's name check, never the size check.
     """
     config = _read_config(files)
-    tensors, metadata = _read_weights(_member(files, WEIGHTS_FILE))
+    tensors, metadata = read_safetensors(_member(files, WEIGHTS_FILE), f"{WEIGHTS_FILE} is not")
     _check_kind(config)
     _check_backbone(config, metadata, backbone, any_base_model)
     model_type = check_pools_like_peft(backbone.name).get("model_type")
@@ -238,25 +236,6 @@ def is_our_base_model(base_model: str, backbone: BackboneIdentity) -> bool:
 
 def _path_parts(name: str) -> list[str]:
     return [part.lower() for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
-
-
-def _read_weights(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    try:
-        tensors = load_safetensors(data)
-        header_len = int.from_bytes(data[:8], "little")
-        metadata = json.loads(data[8 : 8 + header_len]).get("__metadata__") or {}
-    except (
-        SafetensorError,
-        ValueError,
-        RuntimeError,
-        TypeError,
-        OverflowError,
-        RecursionError,
-    ) as exc:
-        raise InvalidPrompt(
-            f"{WEIGHTS_FILE} is not a valid safetensors file: {str(exc)[:200]}"
-        ) from None
-    return tensors, metadata
 
 
 def _prompt(config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> torch.Tensor:

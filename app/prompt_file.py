@@ -46,6 +46,13 @@ def encode(
     return save_safetensors({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata)
 
 
+def encode_version(
+    spec: TaskSpec, backbone: BackboneIdentity, task: str, version: int, created: str
+) -> bytes:
+    """A registry's copy of a version: the file, stamped with its task id, number and time."""
+    return encode(spec, backbone, {"task": task, "version": str(version), "created": created})
+
+
 def task_metadata(spec: TaskSpec, backbone: BackboneIdentity) -> dict[str, str]:
     """What a file says of its task beyond the tensors: labels, pooling, backbone, free text."""
     return {
@@ -68,7 +75,7 @@ def decode(
 
     Returns the task and the file's raw metadata. Raises InvalidPrompt naming what is wrong.
     """
-    tensors, metadata = _read_safetensors(data)
+    tensors, metadata = read_safetensors(data)
     _check_backbone(metadata, backbone)
     unknown = sorted(set(tensors) - set(TENSOR_NAMES) - set(POOLER_NAMES))
     if unknown:
@@ -105,22 +112,22 @@ def _optional(tensors: dict[str, torch.Tensor], name: str) -> torch.Tensor | Non
     return as_float32(name, tensors[name]) if name in tensors else None
 
 
-def _read_safetensors(data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+# What malformed bytes raise while read: from the Rust reader, or its header's JSON
+UNREADABLE = (SafetensorError, ValueError, RuntimeError, TypeError, OverflowError, RecursionError)
+
+
+def read_safetensors(
+    data: bytes, what: str = "not"
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of safetensors bytes; InvalidPrompt ("{what} a valid safetensors
+    file: ...") for anything else, malformed headers and their JSON included."""
     try:
         tensors = load_safetensors(data)
         header_len = int.from_bytes(data[:8], "little")
         header = json.loads(data[8 : 8 + header_len])
-    except (
-        SafetensorError,
-        ValueError,
-        RuntimeError,
-        TypeError,
-        OverflowError,
-        RecursionError,
-    ) as exc:
-        raise InvalidPrompt(f"not a valid safetensors file: {_short(exc)}") from None
-    metadata = header.get("__metadata__") or {}
-    return tensors, metadata
+    except UNREADABLE as exc:
+        raise InvalidPrompt(f"{what} a valid safetensors file: {_short(exc)}") from None
+    return tensors, header.get("__metadata__") or {}
 
 
 def _check_backbone(metadata: dict[str, str], backbone: BackboneIdentity) -> None:

@@ -127,7 +127,7 @@ class Registry:
                 state = self._load_task(self.root / task)  # None: none of its files serve here
             created = datetime.now(UTC).isoformat(timespec="seconds")
             if state is None:
-                payload = _stamped(spec, self.backbone, task, 1, created)
+                payload = prompt_file.encode_version(spec, self.backbone, task, 1, created)
                 info = version_info(task, 1, spec, payload, created)
                 new_state = TaskState(task, 1, 2, MappingProxyType({1: info}))
                 self._create_task(task, payload, new_state)
@@ -193,7 +193,7 @@ class Registry:
         taken on disk (another process, say `promptserve train --prompts-dir`, stored it while
         this one ran) is skipped, never overwritten. Returns the number used and the bytes."""
         for number in range(version, version + MAX_SKIPPED):
-            payload = _stamped(spec, self.backbone, task, number, created)
+            payload = prompt_file.encode_version(spec, self.backbone, task, number, created)
             try:
                 write_new(self._version_path(task, number), payload)
             except FileExistsError:
@@ -274,14 +274,6 @@ class Registry:
             file.stat().st_mtime, UTC
         ).isoformat(timespec="seconds")
         return version_info(task, version, spec, data, created)
-
-
-def _stamped(
-    spec: TaskSpec, backbone: BackboneIdentity, task: str, version: int, created: str
-) -> bytes:
-    """The version's file: the task, stamped with its id, number and creation time."""
-    stamp = {"task": task, "version": str(version), "created": created}
-    return prompt_file.encode(spec, backbone, extra=stamp)
 
 
 def _read_state(path: Path) -> dict[str, int] | None:
