@@ -182,6 +182,9 @@ def load_backbone(
         source, dtype=torch.float32, attn_implementation=choose_attention(attention, target)
     )
     model.eval().requires_grad_(False)
+    # No HF loss is ever computed here; set one, so that code walking the model's attributes
+    # (the TorchScript trace) does not make transformers warn about a ForCausalLM loss.
+    model.loss_function = None
     _check_embedding_width(name, model)
     identity = BackboneIdentity(name, fingerprint(model), int(model.config.hidden_size))
     dtype = choose_dtype(precision, target)

@@ -104,7 +104,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def _fail(command: str, exc: Exception) -> int:
     print(f"promptserve {command}: {exc}", file=sys.stderr)
-    return 1
+    return 2  # bad input, as train, eval and argparse exit
 
 
 def _adapter_files(path: Path) -> dict[str, bytes]:

@@ -95,7 +95,7 @@ def test_import_refusals_exit_1_saying_why_and_store_nothing(
     says: str,
 ) -> None:
     argv = ["import-peft", adapter[1], "--task", "t", *extra, "--prompts-dir", tmp_path / "p"]
-    assert run(*argv, "--backbone", tiny_backbone_dir) == 1
+    assert run(*argv, "--backbone", tiny_backbone_dir) == 2
     assert says in capsys.readouterr().err
     assert not (tmp_path / "p" / "t").exists()
 
@@ -125,7 +125,7 @@ def test_export_never_overwrites_unless_told(
     )
     argv = ["export-peft", "--task", "t", "--prompts-dir", prompts, "--out", tmp_path / "out"]
     assert run(*argv) == 0
-    assert run(*argv) == 1
+    assert run(*argv) == 2
     assert "pass --force to overwrite" in capsys.readouterr().err
     assert run(*argv, "--force") == 0
 
@@ -153,6 +153,6 @@ def test_export_refusals_exit_1_saying_why(
         "t", prompt_bytes(random_spec(32, pooling=pooling))
     )
     argv = ["export-peft", "--task", task, "--version", version, "--prompts-dir", prompts]
-    assert run(*argv, "--out", tmp_path / "out") == 1
+    assert run(*argv, "--out", tmp_path / "out") == 2
     assert says in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

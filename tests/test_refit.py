@@ -111,7 +111,7 @@ def test_refit_head_cli_registers_a_new_active_version_with_its_record(
     refit = ["refit-head", "--task", "mood", "--data", str(train_file), "--folds", "3"]
 
     assert main([*refit, *common]) == 2  # nowhere to put the result
-    assert "--register" in capsys.readouterr().out
+    assert "--register" in capsys.readouterr().err
     assert main([*refit, "--eval", str(eval_file), "--register", *common]) == 0
 
     reloaded = Registry(prompts, tiny_backbone.identity)

@@ -229,7 +229,7 @@ def test_train_takes_the_backbone_from_the_environment_but_registers_only_when_t
     train = ["train", "--task", "new", "--train", str(rows), "--epochs", "1", "--no-progress"]
     train += ["--prompt-len", "2", "--precision", "fp32", "--device", "cpu"]
     assert main(train) == 2
-    assert "say where the result goes" in capsys.readouterr().out
+    assert "say where the result goes" in capsys.readouterr().err
     out = tmp_path / "new.safetensors"
     assert main([*train, "--out", str(out)]) == 0
     prompt_file.decode(out.read_bytes(), tiny_backbone.identity)  # refused if another backbone's

@@ -122,7 +122,10 @@ def _add_backbone_flags(parser: argparse.ArgumentParser) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     if not (args.out or args.prompts_dir or args.upload):
-        print("promptserve train: say where the result goes: --out, --prompts-dir or --upload")
+        print(
+            "promptserve train: say where the result goes: --out, --prompts-dir or --upload",
+            file=sys.stderr,
+        )
         return 2
     from app.training.run import train_task
 
@@ -160,7 +163,10 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def run_refit(args: argparse.Namespace) -> int:
     if not (args.out or args.register or args.upload):
-        print("promptserve refit-head: say where the result goes: --out, --register or --upload")
+        print(
+            "promptserve refit-head: say where the result goes: --out, --register or --upload",
+            file=sys.stderr,
+        )
         return 2
     from app.training.run import refit_task
 
