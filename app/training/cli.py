@@ -156,7 +156,8 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"task": args.task, "version": version, **scores.to_dict()}, indent=2))
     else:
-        print(f"task {args.task} version {version} on {args.data}")
+        which = f"file {args.file}" if getattr(args, "file", None) else f"version {version}"
+        print(f"task {args.task} {which} on {args.data}")
         print(scores.table())
     return 0
 
