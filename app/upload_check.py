@@ -4,8 +4,9 @@ A prompt file can be well formed and still useless: values near the dtype's limi
 prompt, 1e38 in a head) pass every static check yet overflow inside the backbone, and the task
 would then answer every request with an error until someone rolled it back. One short forward,
 off the model workers (the engine is safe to call from any thread), refuses such a file at
-upload with a message that says why. Inputs very unlike the probe can still overflow: classify
-checks its own scores too (app/service.py)."""
+upload with a message that says why. Heads (and task poolers) are also bounded statically, since
+a probe's features can be small enough to hide them. Inputs very unlike the probe can still
+overflow the backbone: classify checks its own scores too (app/service.py)."""
 
 from __future__ import annotations
 
