@@ -63,3 +63,9 @@ class Unauthorized(PromptserveError):
 
 class ClientDisconnected(PromptserveError):
     """The client went away before its answer was ready; its queued work was dropped."""
+
+
+def short_message(exc: BaseException) -> str:
+    """An error's message, cut to a length a response can carry."""
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "..."

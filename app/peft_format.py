@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from app.errors import InvalidPrompt
+from app.errors import InvalidPrompt, short_message
 from app.prompt_file import BackboneIdentity, json_field, read_safetensors
 from app.settings import DEFAULT_BACKBONE
 from app.task import TaskSpec, as_float32
@@ -158,7 +158,7 @@ def _read_config(files: Mapping[str, bytes]) -> dict[str, Any]:
     try:
         config = json.loads(_member(files, CONFIG_FILE))
     except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, too deep, too long integers
-        raise InvalidPrompt(f"{CONFIG_FILE} is not valid JSON: {str(exc)[:200]}") from None
+        raise InvalidPrompt(f"{CONFIG_FILE} is not valid JSON: {short_message(exc)}") from None
     if not isinstance(config, dict):
         raise InvalidPrompt(f"{CONFIG_FILE} must hold a JSON object")
     return config

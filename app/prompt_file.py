@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from app.errors import InvalidPrompt
+from app.errors import InvalidPrompt, short_message
 from app.task import TaskSpec, as_float32, check_pooling
 
 FORMAT = "promptserve.prompt/1"
@@ -126,7 +126,7 @@ def read_safetensors(
         header_len = int.from_bytes(data[:8], "little")
         header = json.loads(data[8 : 8 + header_len])
     except UNREADABLE as exc:
-        raise InvalidPrompt(f"{what} a valid safetensors file: {_short(exc)}") from None
+        raise InvalidPrompt(f"{what} a valid safetensors file: {short_message(exc)}") from None
     return tensors, header.get("__metadata__") or {}
 
 
@@ -150,13 +150,7 @@ def json_field(
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # also: nested too deep, integers too long
-        raise InvalidPrompt(f"{where} {key!r} is not valid JSON: {_short(exc)}") from None
+        raise InvalidPrompt(f"{where} {key!r} is not valid JSON: {short_message(exc)}") from None
     if not isinstance(value, kind):
         raise InvalidPrompt(f"{where} {key!r} must be a JSON {kind.__name__}")
     return value
-
-
-def _short(exc: BaseException) -> str:
-    """An error's message, cut to a length a response can carry."""
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 200 else text[:200] + "..."

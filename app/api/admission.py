@@ -22,7 +22,7 @@ class QueueGate:
         self,
         app: ASGIApp,
         admit: Callable[[], Admission | str | None],
-        body_timeout_s: float = 10.0,
+        body_timeout_s: float,
     ) -> None:
         """`admit()` holds a queue place for one request (an Admission), says why there is none
         (a str), or gives None while there is no queue yet (the server is starting). A refused

@@ -28,6 +28,12 @@ async def read_body(request: Request, timeout_s: float) -> bytes:
         raise RequestTimeout(f"the request body did not arrive within {timeout_s:g} s") from None
 
 
+def documented(model: type[BaseModel]) -> dict[str, object]:
+    """The route's `openapi_extra`: the JSON body it reads by hand, as /docs should show it."""
+    schema = {"application/json": {"schema": model.model_json_schema()}}
+    return {"requestBody": {"required": True, "content": schema}}
+
+
 def parse_body(model: type[Body], content_type: str, raw: bytes) -> Body:
     """The JSON body, validated; problems raised as FastAPI reports them (422, located in body).
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.api.admission import STATE_KEY
 from app.api.auth import check_bearer
-from app.api.body import parse_body, read_body
+from app.api.body import documented, parse_body, read_body
 from app.api.deps import ready_services
 from app.api.disconnect import unless_disconnected
 from app.api.errors import ERROR_RESPONSES
@@ -23,18 +23,13 @@ from app.errors import TooLarge
 
 router = APIRouter(tags=["classify"])
 
-REQUEST_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": ClassifyRequest.model_json_schema()}},
-}
-
 
 @router.post(
     "/classify",
     response_model=ClassifyResponse,
     response_model_exclude_none=True,
     responses=ERROR_RESPONSES,
-    openapi_extra={"requestBody": REQUEST_BODY},
+    openapi_extra=documented(ClassifyRequest),
 )
 async def classify(request: Request) -> Response:
     state = request.app.state

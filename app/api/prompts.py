@@ -9,11 +9,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from app.api.auth import require_admin
-from app.api.body import parse_body, read_body
+from app.api.body import documented, parse_body, read_body
 from app.api.deps import ServicesDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES
 from app.api.schemas import ActivateRequest, TaskPage, TaskRecord, TaskSummary, VersionRecord
-from app.errors import InvalidRequest, TooLarge
+from app.errors import InvalidRequest, TooLarge, short_message
 from app.task import check_task_id
 
 router = APIRouter(prefix="/prompts", tags=["prompts"], responses=ERROR_RESPONSES)
@@ -90,17 +90,11 @@ async def get_task(task: str, services: ServicesDep) -> TaskRecord:
     return TaskRecord.of(services.registry.state(task))
 
 
-ACTIVATE_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": ActivateRequest.model_json_schema()}},
-}
-
-
 @router.post(
     "/{task}/activate",
     response_model=TaskRecord,
     dependencies=admin,  # checked before the body is read (app/api/body.py)
-    openapi_extra={"requestBody": ACTIVATE_BODY},
+    openapi_extra=documented(ActivateRequest),
 )
 async def activate(
     task: str, request: Request, services: ServicesDep, settings: SettingsDep
@@ -140,7 +134,9 @@ def _parse_labels(labels: str | None) -> list[str] | None:
     try:
         parsed = json.loads(labels)
     except (ValueError, RecursionError) as exc:  # also: nested too deep, integers too long
-        raise InvalidRequest(f"labels must be a JSON list of strings: {str(exc)[:200]}") from None
+        raise InvalidRequest(
+            f"labels must be a JSON list of strings: {short_message(exc)}"
+        ) from None
     if not isinstance(parsed, list) or not all(isinstance(x, str) for x in parsed):
         raise InvalidRequest("labels must be a JSON list of strings")
     return parsed
