@@ -65,8 +65,8 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(
         10.0,
         gt=0,
-        description="Time a classify or activate request's body may take to arrive; past it 408 "
-        "(a stalled client gives back its queue place).",
+        description="Time a classify or activate request's body may take to arrive, and the "
+        "longest pause within an upload's; past it 408 (a stalled client gives back its place).",
     )
     drain_grace_s: float = Field(
         30.0, ge=0, description="On SIGTERM: how long requests in flight get to finish."

@@ -12,6 +12,7 @@ from typing import TypeVar
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from starlette.types import Message
 
 from app.errors import RequestTimeout
 
@@ -26,6 +27,24 @@ async def read_body(request: Request, timeout_s: float) -> bytes:
             return await request.body()
     except TimeoutError:
         raise RequestTimeout(f"the request body did not arrive within {timeout_s:g} s") from None
+
+
+def idle_limited(request: Request, idle_s: float) -> Request:
+    """The request, its body read with at most `idle_s` between two pieces (else RequestTimeout).
+
+    For uploads (up to max_upload_bytes): a slow link may take longer than `idle_s` in all, but
+    a client that goes quiet mid-body must not hold its connection and spooled file for good."""
+    receive = request.receive
+
+    async def receive_or_time_out() -> Message:
+        try:
+            async with asyncio.timeout(idle_s):
+                return await receive()
+        except TimeoutError:
+            stalled = f"the request body stalled: nothing came for {idle_s:g} s"
+            raise RequestTimeout(stalled) from None
+
+    return Request(request.scope, receive_or_time_out)
 
 
 def documented(model: type[BaseModel]) -> dict[str, object]:

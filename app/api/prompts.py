@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from app.api.auth import require_admin
-from app.api.body import documented, parse_body, read_body
+from app.api.body import documented, idle_limited, parse_body, read_body
 from app.api.deps import ServicesDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES
 from app.api.schemas import ActivateRequest, TaskPage, TaskRecord, TaskSummary, VersionRecord
@@ -60,7 +60,8 @@ async def upload(
 ) -> VersionRecord:
     """Store a new version of `task` and make it active: served from the next request on."""
     check_task_id(task)
-    async with request.form(max_files=4, max_fields=16) as form:  # others are ignored
+    body = idle_limited(request, settings.body_timeout_s)
+    async with body.form(max_files=4, max_fields=16) as form:  # others are ignored
         file, labels, description = form.get("file"), form.get("labels"), form.get("description")
         if not isinstance(file, StarletteUploadFile):
             raise InvalidRequest("body.file: field required (a prompt file or adapter zip)")
