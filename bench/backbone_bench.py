@@ -44,7 +44,8 @@ def load_backbone(path: str, precision: str, device: str) -> tuple[Any, PreTrain
     """Loaded as promptserve loads it on `device` (auto: CUDA if present), in `precision`."""
     target = choose_device(device)
     model = AutoModel.from_pretrained(path, attn_implementation=choose_attention("auto", target))
-    model = model.eval().to(device=target, dtype=DTYPES[precision])
+    model = model.eval().requires_grad_(False).to(device=target, dtype=DTYPES[precision])
+    model.loss_function = None  # as app/backbone.py: the trace must not make transformers warn
     return ServedForward(model, target), AutoTokenizer.from_pretrained(path)
 
 
