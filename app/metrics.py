@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -22,6 +22,9 @@ class Metrics:
     """Every metric of one app, in its own registry (so tests can build many apps)."""
 
     def __init__(self, task_label_cap: int) -> None:
+        # No `_created` series beside each counter and histogram: they double what a scrape
+        # holds and no dashboard here reads them (a process-wide switch of prometheus_client).
+        disable_created_metrics()
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(

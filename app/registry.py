@@ -68,6 +68,9 @@ class Registry:
     def task_ids(self) -> list[str]:
         return sorted(self._tasks)
 
+    def knows(self, task: str) -> bool:
+        return task in self._tasks
+
     def states(self) -> list[TaskState]:
         """Every task's state, by task id, as one snapshot: tasks deleted meanwhile stay in it."""
         tasks = dict(self._tasks)  # one copy: writers replace entries under their lock

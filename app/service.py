@@ -15,7 +15,7 @@ from app.engine import DeviceTask, Engine, Row
 from app.errors import InvalidPrompt, InvalidRequest, VersionNotFound
 from app.prompt_cache import PromptCache
 from app.registry import Registry
-from app.tokenize import TextTokenizer
+from app.tokenize import TextTokenizer, Tokenized
 from app.versions import VersionInfo
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class ClassifyService:
         tokenized = await loop.run_in_executor(
             self._tokenizer_thread, self.tokenizer, texts, max_tokens
         )
+        _check_not_empty(tokenized)
         rows = [Row(t.input_ids, device_task) for t in tokenized]
         lengths = [row.length for row in rows]
         logits = await self.batcher.submit(rows, lengths, self.timeout_s, admission)
@@ -129,3 +130,15 @@ def _predictions(
         )
         for best, row in zip(probs.argmax(dim=-1).tolist(), probs.tolist(), strict=True)
     ]
+
+
+def _check_not_empty(tokenized: list[Tokenized]) -> None:
+    """An empty or blank text would be classified from the prompt alone, with a confident label
+    that says nothing about it: refused instead, by position."""
+    empty = [i for i, t in enumerate(tokenized) if t.empty]
+    if empty:
+        shown = ", ".join(str(i) for i in empty[:10]) + (", ..." if len(empty) > 10 else "")
+        raise InvalidRequest(
+            f"inputs[{shown}]: nothing to classify (empty, blank, or only characters the "
+            f"tokenizer drops)"
+        )

@@ -69,6 +69,7 @@ def create_app(
         version=__version__,
         summary="Many prompt-tuned text classifiers, one frozen backbone, mixed-task batches.",
         lifespan=lifespan,
+        redirect_slashes=False,  # '/classify/' is a 404, not a redirect built from the Host header
     )
     app.state.settings = settings
     app.state.metrics = metrics

@@ -17,7 +17,7 @@ from app.api.auth import check_bearer
 from app.api.body import documented, parse_body, read_body
 from app.api.deps import ready_services
 from app.api.disconnect import unless_disconnected
-from app.api.errors import ERROR_RESPONSES
+from app.api.errors import CLASSIFY_ERRORS
 from app.api.schemas import ClassifyRequest, ClassifyResponse, PredictionOut
 from app.errors import TooLarge
 
@@ -28,7 +28,7 @@ router = APIRouter(tags=["classify"])
     "/classify",
     response_model=ClassifyResponse,
     response_model_exclude_none=True,
-    responses=ERROR_RESPONSES,
+    responses=CLASSIFY_ERRORS,
     openapi_extra=documented(ClassifyRequest),
 )
 async def classify(request: Request) -> Response:
@@ -44,8 +44,11 @@ async def classify(request: Request) -> Response:
     work = services.classify.classify(
         body.task, texts, body.version, body.return_all_scores, admission
     )
-    result = await unless_disconnected(request, work)
-    state.metrics.count_task(result.task)
+    try:
+        result = await unless_disconnected(request, work)
+    finally:  # whatever its outcome (404 for a version, 503, 504, ...), for a task that exists
+        if services.registry.knows(body.task):
+            state.metrics.count_task(body.task)
     answer = ClassifyResponse(
         task=result.task,
         version=result.version,

@@ -33,10 +33,15 @@ STATUS_OF: dict[type[errors.PromptserveError], int] = {
     errors.ClientDisconnected: 499,  # nginx's 'client closed request': only metrics see it
 }
 
-# Declared on routes so the OpenAPI spec lists the error responses too.
-ERROR_RESPONSES: dict[int | str, dict] = {
-    code: {"model": ErrorResponse} for code in (401, 404, 408, 409, 413, 422, 503, 504)
-}
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """A route's `responses`: the error statuses it can answer, for the OpenAPI spec."""
+    return {code: {"model": ErrorResponse} for code in codes}
+
+
+# 503: not ready yet, or draining.
+CLASSIFY_ERRORS = error_responses(401, 404, 408, 413, 422, 503, 504)
+NOT_READY = error_responses(503)
 
 
 def error_response(

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from app.api.auth import require_admin
 from app.api.body import documented, idle_limited, parse_body, read_body
 from app.api.deps import ServicesDep, SettingsDep
-from app.api.errors import ERROR_RESPONSES
-from app.api.schemas import ActivateRequest, TaskPage, TaskRecord, TaskSummary, VersionRecord
+from app.api.errors import error_responses
+from app.api.schemas import (
+    MAX_VERSION,
+    ActivateRequest,
+    TaskPage,
+    TaskRecord,
+    TaskSummary,
+    VersionRecord,
+)
 from app.errors import InvalidRequest, TooLarge, short_message
 from app.task import check_task_id
 
-router = APIRouter(prefix="/prompts", tags=["prompts"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/prompts", tags=["prompts"])
 admin = [Depends(require_admin)]
 CHUNK = 1 << 20
 
@@ -53,6 +61,7 @@ UPLOAD_BODY = {
     status_code=201,
     response_model=VersionRecord,
     dependencies=admin,  # checked before the form is read: the request takes the bare Request
+    responses=error_responses(401, 408, 409, 413, 422, 503),
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def upload(
@@ -75,7 +84,7 @@ async def upload(
     return VersionRecord.of(info, info.version)
 
 
-@router.get("", response_model=TaskPage)
+@router.get("", response_model=TaskPage, responses=error_responses(422, 503))
 async def list_tasks(
     services: ServicesDep,
     offset: int = Query(0, ge=0),
@@ -86,7 +95,7 @@ async def list_tasks(
     return TaskPage(tasks=page, total=len(states), offset=offset, limit=limit)
 
 
-@router.get("/{task}", response_model=TaskRecord)
+@router.get("/{task}", response_model=TaskRecord, responses=error_responses(404, 422, 503))
 async def get_task(task: str, services: ServicesDep) -> TaskRecord:
     return TaskRecord.of(services.registry.state(task))
 
@@ -95,6 +104,7 @@ async def get_task(task: str, services: ServicesDep) -> TaskRecord:
     "/{task}/activate",
     response_model=TaskRecord,
     dependencies=admin,  # checked before the body is read (app/api/body.py)
+    responses=error_responses(401, 404, 408, 413, 422, 503),
     openapi_extra=documented(ActivateRequest),
 )
 async def activate(
@@ -106,13 +116,22 @@ async def activate(
     return TaskRecord.of(state)
 
 
-@router.delete("/{task}/versions/{version}", status_code=204, dependencies=admin)
-async def delete_version(task: str, version: int, services: ServicesDep) -> Response:
+@router.delete(
+    "/{task}/versions/{version}",
+    status_code=204,
+    dependencies=admin,
+    responses=error_responses(401, 404, 409, 422, 503),
+)
+async def delete_version(
+    task: str, version: Annotated[int, Path(ge=1, le=MAX_VERSION)], services: ServicesDep
+) -> Response:
     await run_in_threadpool(services.admin.delete_version, task, version)
     return Response(status_code=204)
 
 
-@router.delete("/{task}", status_code=204, dependencies=admin)
+@router.delete(
+    "/{task}", status_code=204, dependencies=admin, responses=error_responses(401, 404, 422, 503)
+)
 async def delete_task(task: str, services: ServicesDep) -> Response:
     await run_in_threadpool(services.admin.delete_task, task)
     return Response(status_code=204)

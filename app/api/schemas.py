@@ -16,8 +16,10 @@ def _integral(value: object) -> object:
     return value
 
 
-# Strict: what the spec says is refused is refused (0 is not false, "1" is not 1).
-VersionNumber = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
+# Strict: what the spec says is refused is refused (0 is not false, "1" is not 1). Bounded, so
+# that 1e300 is a 422, not a 404 quoting a 300-digit number.
+MAX_VERSION = 2**31 - 1
+VersionNumber = Annotated[int, Field(ge=1, le=MAX_VERSION), BeforeValidator(_integral)]
 
 
 class ClassifyRequest(BaseModel):
@@ -25,7 +27,9 @@ class ClassifyRequest(BaseModel):
 
     task: str = Field(min_length=1, max_length=200, examples=["sentiment"])
     inputs: str | Annotated[list[str], Field(min_length=1)] = Field(
-        examples=[["what a lovely film", "dull and far too long"]]
+        description="One text, or a list of 1 to max_client_batch texts (a setting, default 64; "
+        "more: 413). A text must hold something to classify: an empty or blank one is a 422.",
+        examples=[["what a lovely film", "dull and far too long"]],
     )
     version: VersionNumber | None = Field(None, description="Default: the task's active version.")
     return_all_scores: bool = False
