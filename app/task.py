@@ -129,8 +129,8 @@ def _check_labels(labels: tuple[str, ...], num_labels: int) -> None:
         raise InvalidPrompt("missing labels: give the label names (one per head row)")
     if len(labels) != num_labels:
         raise InvalidPrompt(f"{len(labels)} labels given but the head has {num_labels} rows")
-    if any(not isinstance(label, str) or not label for label in labels):
-        raise InvalidPrompt("labels must be non-empty strings")
+    if any(not isinstance(label, str) or not label.strip() for label in labels):
+        raise InvalidPrompt("labels must be non-empty strings, not blank")
     if len(set(labels)) != len(labels):
         raise InvalidPrompt("labels must be distinct")
     for label in labels:

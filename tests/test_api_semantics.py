@@ -79,3 +79,11 @@ def test_openapi_declares_only_errors_a_route_can_answer(served: TestClient) -> 
     assert codes("/healthz", "get") == set()
     body = paths["/classify"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert "max_client_batch" in body["properties"]["inputs"]["description"]
+
+
+def test_blank_label_names_are_refused(client: TestClient) -> None:
+    """CLI audit 5: `import-peft --labels "  " x` stored a label no data file can ever match
+    (the training loader strips labels). Uploads and imports share the check."""
+    response = upload(client, "t", prompt_bytes(random_spec(32)), labels='["  ", "x", "y"]')
+    assert_error(response, 422, "InvalidPrompt", "not blank")
+    assert client.get("/prompts/t").status_code == 404

@@ -44,6 +44,10 @@ def train(tmp_path: Path, backbone_dir: Path, *extra: str) -> int:
         (["--init-text", "hello"], "--init-text needs --init text"),
         (["--device", "cuda"], "no CUDA device"),
         (["--backbone", "/nonexistent/backbone"], "/nonexistent/backbone"),
+        (["--prompt-lr", "inf"], "--prompt-lr must be a finite number"),  # audit 5: trained,
+        (["--probe-l2", "inf"], "--probe-l2 must be a finite number"),  # then failed
+        (["--epochs", "0", "--head-init", "zeros"], "all-zero head"),  # audit 5: shipped it
+        (["--init", "text", "--init-text", "   "], "--init-text is blank"),  # was: vocab init
     ],
 )
 def test_a_bad_option_exits_2_naming_it_before_training(
@@ -71,6 +75,21 @@ def test_a_bad_option_exits_2_naming_it_before_training(
         (lambda tmp: ["--task", "Bad Task", "--out", str(tmp / "t.st")], "task id"),  # audit 4
         (lambda tmp: ["--out", str(tmp / "train.jsonl")], "is the --train file"),  # audit 4
         (lambda tmp: ["--upload", f"http://127.0.0.1:{free_port()}"], "cannot reach the server"),
+        # audit 5: the init prompt was overwritten by the first checkpoint, and its recorded
+        # hash was the checkpoint's
+        (
+            lambda tmp: [
+                "--init",
+                "prompt",
+                "--init-prompt",
+                str(tmp / "mood"),
+                "--out",
+                str(tmp / "mood"),
+            ],
+            "is the --init-prompt file",
+        ),  # fmt: skip
+        (lambda tmp: ["--out", "/proc/x.st"], "cannot write in /proc"),  # os.access said yes
+        (lambda tmp: ["--prompts-dir", str(tmp)], "is a file, where the task's folder goes"),
     ],
 )
 def test_a_bad_destination_is_refused_before_any_training(
@@ -84,8 +103,21 @@ def test_a_bad_destination_is_refused_before_any_training(
     """Regression: the destination was checked only after training, and a bad one lost the
     trained task with a traceback."""
     monkeypatch.setattr("app.training.run.train", lambda *a, **k: pytest.fail("trained"))
+    (tmp_path / "mood").write_text("a file where the registry wants the task's folder")
     assert train(tmp_path, tiny_backbone_dir, *where(tmp_path)) == 2
     assert says in capsys.readouterr().err
+
+
+def test_a_refused_run_leaves_no_folders_behind(
+    tmp_path: Path, tiny_backbone_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Audit 5: --out's and --prompts-dir's folders were made before the run was refused."""
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    out, registry = tmp_path / "new" / "deep" / "t.st", tmp_path / "registry"
+    extra = ["--out", str(out), "--prompts-dir", str(registry), "--upload", unreachable]
+    assert train(tmp_path, tiny_backbone_dir, *extra) == 2
+    assert "cannot reach the server" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists() and not registry.exists()
 
 
 def test_a_delivery_that_fails_after_training_keeps_the_task(

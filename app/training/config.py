@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from app.task import Pooling
@@ -46,13 +47,21 @@ class TrainConfig:
                     f"{_flag(name)} must be at least {least}, not {getattr(self, name)}"
                 )
         for name in ("prompt_lr", "head_lr", "weight_decay", "probe_l2"):
-            if not getattr(self, name) >= 0:  # NaN fails too
-                raise ValueError(f"{_flag(name)} must be 0 or more, not {getattr(self, name)}")
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):  # NaN fails too
+                raise ValueError(f"{_flag(name)} must be a finite number, 0 or more, not {value}")
         for name in ("warmup", "dropout", "label_smoothing"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{_flag(name)} must be in [0, 1), not {getattr(self, name)}")
         if self.init_text is not None and self.init != "text":
             raise ValueError(f"--init-text needs --init text (the init is {self.init!r})")
+        if self.init_text is not None and not self.init_text.strip():
+            raise ValueError("--init-text is blank: give the text the prompt starts from")
+        if self.epochs == 0 and self.head_init == "zeros":
+            raise ValueError(
+                "--epochs 0 keeps the warm start, and --head-init zeros makes that an all-zero "
+                "head (always the first label): give --epochs 1 or more, or --head-init probe"
+            )
 
 
 def _flag(name: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -36,9 +37,17 @@ class Dataset:
 def load(path: str | Path) -> Dataset:
     """Read `{"text", "label"}` JSON lines, or a CSV with `text` and `label` columns."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a data file")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    rows = _read_csv(path) if path.suffix.lower() == ".csv" else _read_jsonl(path)
+    read = _READERS.get(path.suffix.lower())
+    if read is None:
+        raise DataError(
+            f"{path}: unknown data file type {path.suffix or '(no extension)'}; "
+            "use .jsonl or .json (JSON lines) or .csv"
+        )
+    rows = read(path)
     if not rows:
         raise DataError(f"{path}: no examples")
     texts = [text for text, _, _ in rows]
@@ -92,33 +101,79 @@ Row = tuple[str, str, dict[str, float] | None]  # text, label, soft label
 
 def _read_jsonl(path: Path) -> list[Row]:
     rows = []
-    with path.open(encoding="utf-8-sig") as file:  # -sig: a leading byte-order mark is skipped
-        for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(record, dict):
-                raise DataError(f"{path}:{number}: expected an object with 'text' and 'label'")
-            where = f"{path}:{number}"
-            text, label, _ = _row(record, where)
-            soft = record.get("soft_label")
-            rows.append((text, label, None if soft is None else _soft_label(soft, where)))
+    for number, line in enumerate(io.StringIO(_read_text(path), newline=None), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        record = _parse_json(line, where)
+        if not isinstance(record, dict):
+            raise DataError(f"{where}: expected an object with 'text' and 'label'")
+        text, label, _ = _row(record, where)
+        soft = record.get("soft_label")
+        rows.append((text, label, None if soft is None else _soft_label(soft, where)))
     return rows
 
 
+def _parse_json(line: str, where: str) -> object:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        hint = "; one JSON object per line is expected, not an array" if line[:1] == "[" else ""
+        raise DataError(f"{where}: not valid JSON ({exc.msg}){hint}") from exc
+    except ValueError as exc:  # an integer past Python's 4300-digit limit
+        raise DataError(f"{where}: a number too long to read ({str(exc).split(';')[0]})") from exc
+    except RecursionError as exc:
+        raise DataError(f"{where}: JSON nested too deeply to read") from exc
+
+
 def _read_csv(path: Path) -> list[Row]:
-    # -sig: Excel's "CSV UTF-8" starts with a byte-order mark, which would glue onto 'text'.
-    with path.open(encoding="utf-8-sig", newline="") as file:
-        reader = csv.DictReader(file)
-        missing = {"text", "label"} - set(reader.fieldnames or [])
-        if missing:
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    try:
+        header = next(reader, [])
+        _check_header(header, path, reader.line_num)
+        rows = []
+        start = reader.line_num + 1  # a record's first physical line: quoted fields span lines
+        for fields in reader:
+            where, start = f"{path}:{start}", reader.line_num + 1
+            if not fields:  # a blank line
+                continue
+            if len(fields) > len(header):
+                raise DataError(
+                    f"{where}: {len(fields)} fields, more than the header's {len(header)}; "
+                    "quote a field that contains a comma"
+                )
+            rows.append(_row(dict(zip(header, fields, strict=False)), where))
+    except csv.Error as exc:  # e.g. a field over csv's 128 KiB limit
+        raise DataError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from exc
+    return rows
+
+
+def _check_header(header: list[str], path: Path, line: int) -> None:
+    missing = {"text", "label"} - set(header)
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {sorted(missing)}; the header must have text,label"
+        )
+    for column in ("text", "label"):
+        if header.count(column) > 1:
             raise DataError(
-                f"{path}: missing column(s) {sorted(missing)}; the header must have text,label"
+                f"{path}:{line}: column {column!r} appears more than once in the header"
             )
-        return [_row(record, f"{path}:{number}") for number, record in enumerate(reader, 2)]
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8; a leading byte-order mark (Excel's "CSV UTF-8" has one) is skipped."""
+    raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = len((raw[: exc.start] + b"x").splitlines())  # the bad byte's physical line
+        raise DataError(
+            f"{path}:{line}: not UTF-8 (byte {raw[exc.start]:#04x}); save the file as UTF-8"
+        ) from exc
+
+
+_READERS = {".jsonl": _read_jsonl, ".json": _read_jsonl, ".csv": _read_csv}
 
 
 def _row(record: dict[str, object], where: str) -> Row:
@@ -133,7 +188,18 @@ def _row(record: dict[str, object], where: str) -> Row:
     label = str(label).strip()
     if not label:
         raise DataError(f"{where}: 'label' is empty")
+    for name, value in (("text", text), ("label", label)):
+        _check_unicode(value, f"{where}: {name!r}")
     return text, label, None
+
+
+def _check_unicode(value: str, what: str) -> None:
+    """JSON's \\ud800-style escapes can give lone surrogates, which no tokenizer accepts."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = ord(value[exc.start])
+        raise DataError(f"{what} is not valid Unicode (lone surrogate \\u{bad:04x})") from exc
 
 
 def _soft_label(value: object, where: str) -> dict[str, float]:

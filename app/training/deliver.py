@@ -16,9 +16,13 @@ from app.backbone import Backbone
 log = logging.getLogger(__name__)
 
 
-def check_destinations(args: argparse.Namespace) -> None:
-    """Each place the result goes can take it: a task id the registry accepts, a writable --out
-    file path and --prompts-dir, a reachable --upload server."""
+def check_destinations(
+    args: argparse.Namespace, sources: dict[str, Path | None], register_in: Path | None
+) -> None:
+    """Each place the result goes can take it: a task id the registry accepts, an --out file path
+    that is none of the command's input files (`sources`, by flag), a registry folder
+    `register_in` where the task's folder can be, a reachable --upload server. Creates nothing:
+    a run refused later (bad data) leaves no empty folders behind."""
     from app.task import check_task_id
 
     check_task_id(args.task)  # the id the file carries, wherever it goes
@@ -26,13 +30,15 @@ def check_destinations(args: argparse.Namespace) -> None:
         out = Path(args.out)
         if out.is_dir():
             raise ValueError(f"--out {out} is a directory; give a file path")
-        for flag in ("train", "eval"):
-            source = getattr(args, flag, None)
+        for flag, source in sources.items():
             if source is not None and Path(source).resolve() == out.resolve():
                 raise ValueError(f"--out {out} is the --{flag} file: it would be overwritten")
         _check_writable(out.parent, "--out")
-    if args.prompts_dir:
-        _check_writable(Path(args.prompts_dir), "--prompts-dir")
+    if register_in:
+        _check_writable(Path(register_in), "--prompts-dir")
+        task_dir = Path(register_in) / args.task
+        if task_dir.exists() and not task_dir.is_dir():
+            raise ValueError(f"--prompts-dir: {task_dir} is a file, where the task's folder goes")
     if args.upload:
         import httpx
 
@@ -59,12 +65,20 @@ def _check_token(args: argparse.Namespace) -> None:
 
 
 def _check_writable(folder: Path, flag: str) -> None:
+    """The folder, or the nearest folder above it that exists (the rest is made on delivery),
+    takes a file: tried for real, since permission bits say little (root, read-only mounts)."""
+    import tempfile
+
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{flag}: {existing} is a file, not a folder")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=existing):
+            pass
     except OSError as exc:
-        raise ValueError(f"{flag}: cannot create {folder}: {exc.strerror}") from exc
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"{flag}: {folder} is not writable")
+        raise ValueError(f"{flag}: cannot write in {existing}: {exc.strerror or exc}") from exc
 
 
 def keep(payload: bytes, task: str) -> None:
@@ -75,6 +89,17 @@ def keep(payload: bytes, task: str) -> None:
     with os.fdopen(fd, "wb") as file:
         file.write(payload)
     log.error("delivery failed; the trained task is saved in %s", name)
+
+
+def deliver_or_keep(
+    args: argparse.Namespace, payload: bytes, backbone: Backbone, register_in: Path | None
+) -> None:
+    """`deliver`, and where it fails after the work is done, the task kept in a temporary file."""
+    try:
+        deliver(args, payload, backbone, register_in)
+    except Exception:
+        keep(payload, args.task)
+        raise
 
 
 def deliver(

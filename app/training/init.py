@@ -49,6 +49,8 @@ def initial_prompt(
         if not text:
             raise ValueError("init 'text' needs an init text")
         ids = _word_ids(tokenizer, text)
+        if not ids:
+            raise ValueError(f"--init-text {text!r} has no tokens to start the prompt from")
     else:
         raise ValueError(f"unknown prompt init {init!r}; choose one of {', '.join(INITS)}")
     # Label or text tokens first (cut to fit), vocabulary vectors fill the rest.

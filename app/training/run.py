@@ -19,7 +19,7 @@ from app.errors import TaskNotFound
 from app.task import TaskSpec
 from app.training import data
 from app.training.config import TrainConfig
-from app.training.deliver import check_destinations, deliver, keep
+from app.training.deliver import check_destinations, deliver_or_keep
 from app.training.evaluate import predict_local, predict_remote
 from app.training.scores import Scores, score
 from app.training.trainer import TrainResult, train
@@ -31,9 +31,11 @@ def train_task(args: argparse.Namespace, config: TrainConfig, command: str) -> i
     # Same seed, same machine, same result: also on CUDA (cuBLAS needs a fixed workspace).
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
-    check_destinations(args)  # before minutes of training, not after
     train_data = data.load(args.train)
     eval_data = data.load(args.eval) if args.eval else None
+    sources = {"train": args.train, "eval": args.eval, "init-prompt": config.init_prompt}
+    check_destinations(args, sources, args.prompts_dir)  # before minutes of training, not after
+    hashes = _hashes(sources)  # as read now: --out may not overwrite them, but others could
     # Two loads of one backbone: fp32 eager for gradients, and the serving configuration for
     # evaluation, so the scores reported are what the server will answer.
     trainer_backbone = load_backbone(args.backbone, args.device, precision="fp32", trace="off")
@@ -42,14 +44,19 @@ def train_task(args: argparse.Namespace, config: TrainConfig, command: str) -> i
     progress = None if args.no_progress else _progress_bar(config.epochs * len(train_data))
 
     def finished(result: TrainResult) -> bytes:
-        spec = _with_record(result, config, args, command, train_data, eval_data, trainer_backbone)
+        datasets = (train_data, eval_data)
+        spec = _with_record(result, config, args, command, datasets, hashes, trainer_backbone)
         return prompt_file.encode(spec, trainer_backbone.identity)
 
     def checkpoint(result: TrainResult) -> None:
         # --out always holds the best epoch so far: an interrupted run still leaves a task.
-        if args.out:
+        if not args.out:
+            return
+        try:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             write_atomic(Path(args.out), finished(result))
+        except OSError as exc:  # training goes on; the end's delivery keeps the task if it fails
+            log.warning("could not write the checkpoint to --out %s: %s", args.out, exc)
 
     try:
         result = train(
@@ -65,12 +72,7 @@ def train_task(args: argparse.Namespace, config: TrainConfig, command: str) -> i
         if progress is not None:
             progress.close()
     _summarise(result, len(train_data))
-    payload = finished(result)
-    try:
-        deliver(args, payload, trainer_backbone, register_in=args.prompts_dir)
-    except Exception:
-        keep(payload, args.task)  # a delivery that failed after training loses nothing
-        raise
+    deliver_or_keep(args, finished(result), trainer_backbone, register_in=args.prompts_dir)
     return 0
 
 
@@ -89,17 +91,24 @@ def predict_for_eval(
     args: argparse.Namespace, dataset: data.Dataset
 ) -> tuple[tuple[str, ...], list[str], int]:
     """(the task's labels, predicted labels, version used), locally or through --url."""
+    if args.version is not None and args.version < 1:
+        raise ValueError(f"--version must be 1 or more, not {args.version}")
     if args.url:
         import httpx
 
+        if args.file:
+            raise ValueError("--file scores a local file and --url a server's task: give one")
         headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-        response = httpx.get(
-            f"{args.url.rstrip('/')}/prompts/{args.task}", headers=headers, timeout=30
-        )
+        try:
+            response = httpx.get(
+                f"{args.url.rstrip('/')}/prompts/{args.task}", headers=headers, timeout=30
+            )
+        except httpx.HTTPError as exc:
+            raise RuntimeError(f"--url {args.url}: cannot reach the server ({exc})") from exc
         if response.status_code != 200:
             raise RuntimeError(f"{args.url} answered {response.status_code}: {response.text[:300]}")
         record = response.json()
-        version = args.version or int(record["active"])
+        version = args.version if args.version is not None else int(record["active"])
         labels = tuple(_labels_of(record, version))
         predicted, version = predict_remote(args.url, args.task, dataset.texts, args.token, version)
         return labels, predicted, version
@@ -114,6 +123,9 @@ def refit_task(args: argparse.Namespace, command: str) -> int:
 
     dataset = data.load(args.data)
     eval_data = data.load(args.eval) if args.eval else None
+    sources = {"data": args.data, "eval": args.eval, "file": args.file}
+    check_destinations(args, sources, args.prompts_dir if args.register else None)
+    hashes = _hashes(sources)
     backbone = load_backbone(args.backbone, args.device)
     engine = Engine(backbone)
     spec, version = _read_task(args, backbone)
@@ -124,7 +136,7 @@ def refit_task(args: argparse.Namespace, command: str) -> int:
         "command": command,
         "of_version": version,
         "data_file": str(dataset.path),
-        "data_sha256": data.sha256(dataset.path),
+        "data_sha256": hashes["data"],
         **refit.record(args.folds, args.seed),
     }
     log.info(
@@ -137,18 +149,23 @@ def refit_task(args: argparse.Namespace, command: str) -> int:
     if eval_data is not None:
         predicted = predict_local(engine, refit.spec, eval_data.texts)
         scores = score(eval_data.labels, predicted, spec.labels)
-        metrics["eval"] = _eval_record(eval_data.path, scores)
+        metrics["eval"] = _eval_record(eval_data.path, hashes["eval"], scores)
         log.info("eval on %s: accuracy %.4f", eval_data.path, scores.accuracy)
     new_spec = replace(refit.spec, metrics=metrics)
     payload = prompt_file.encode(new_spec, backbone.identity)
-    deliver(args, payload, backbone, register_in=args.prompts_dir if args.register else None)
+    deliver_or_keep(args, payload, backbone, args.prompts_dir if args.register else None)
     return 0
 
 
-def _eval_record(path: Path, scores: Scores) -> dict[str, Any]:
+def _hashes(sources: dict[str, Path | str | None]) -> dict[str, str | None]:
+    """Each input file's sha256 (by flag), read once, before any output is written."""
+    return {flag: data.sha256(Path(path)) if path else None for flag, path in sources.items()}
+
+
+def _eval_record(path: Path, sha256: str | None, scores: Scores) -> dict[str, Any]:
     return {
         "file": str(path),
-        "sha256": data.sha256(path),
+        "sha256": sha256,
         "examples": scores.examples,
         "accuracy": round(scores.accuracy, 4),
         "macro_f1": round(scores.macro_f1, 4),
@@ -186,17 +203,17 @@ def _with_record(
     config: TrainConfig,
     args: argparse.Namespace,
     command: str,
-    train_data: data.Dataset,
-    eval_data: data.Dataset | None,
+    datasets: tuple[data.Dataset, data.Dataset | None],
+    hashes: dict[str, str | None],
     backbone: Backbone,
 ) -> TaskSpec:
     """The best epoch's task, carrying its eval scores and how it was made."""
-    history = result.history
+    history, (train_data, eval_data) = result.history, datasets
     training = {
         "command": command,
         "config": asdict(config),
         "train_file": str(train_data.path),
-        "train_sha256": data.sha256(train_data.path),
+        "train_sha256": hashes["train"],
         "train_examples": len(train_data),
         "best_epoch": result.best_epoch,  # 0: the probe warm start, never beaten
         "epochs_run": len(history),
@@ -206,11 +223,11 @@ def _with_record(
         "torch": torch.__version__,
     }
     if config.init_prompt:
-        training["init_prompt_sha256"] = data.sha256(Path(config.init_prompt))
+        training["init_prompt_sha256"] = hashes["init-prompt"]
     metrics: dict[str, Any] = {"training": training}
     best_scores = result.best_scores
     if eval_data is not None and best_scores is not None:
-        metrics["eval"] = _eval_record(eval_data.path, best_scores)
+        metrics["eval"] = _eval_record(eval_data.path, hashes["eval"], best_scores)
     return replace(result.spec, description=args.description, metrics=metrics)
 
 
