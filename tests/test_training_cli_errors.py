@@ -199,3 +199,23 @@ def test_eval_on_a_missing_registry_names_it_and_creates_nothing(
     assert main([*argv, "--backbone", str(tiny_backbone_dir), "--device", "cpu"]) == 2
     assert f"no registry at {missing}" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def test_a_checkpoint_that_cannot_be_written_does_not_end_the_run(
+    tmp_path: Path,
+    tiny_backbone_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Audit 5: a failed checkpoint write (after the destination check passed) ended the run
+    with a traceback and kept nothing. Now training goes on, and the end's delivery (which
+    keeps the task in a temporary file if it fails too) writes --out."""
+
+    def full_disk(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("app.training.run.write_atomic", full_disk)
+    out = tmp_path / "t.safetensors"
+    assert train(tmp_path, tiny_backbone_dir, "--out", str(out)) == 0
+    assert "could not write the checkpoint" in caplog.text
+    assert out.is_file()
