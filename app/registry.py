@@ -23,10 +23,10 @@ from types import MappingProxyType
 
 from app import prompt_file
 from app.atomic import TEMP_PREFIX, fsync_dir, write_atomic, write_new
-from app.errors import Conflict, InvalidPrompt, TaskNotFound, VersionNotFound
+from app.errors import Conflict, InvalidPrompt, InvalidTaskId, TaskNotFound, VersionNotFound
 from app.prompt_file import BackboneIdentity
 from app.task import MAX_PROMPT_LEN, TaskSpec, check_task_id
-from app.versions import TaskState, VersionInfo, version_info
+from app.versions import TaskState, VersionInfo, read_state, version_info
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,8 @@ class Registry:
         with self._lock:
             state = self._tasks.get(task)
             if state is None and (self.root / task).is_dir():  # another process created it
-                state = self._load_task(self.root / task)  # None: none of its files serve here
+                # its unacknowledged files may be that process's writes in flight: not removed
+                state = self._load_task(self.root / task, clean=False)
             created = datetime.now(UTC).isoformat(timespec="seconds")
             if state is None:
                 payload = prompt_file.encode_version(spec, self.backbone, task, 1, created)
@@ -213,7 +214,7 @@ class Registry:
         """The task's state file; its next_version never goes down, even below a number another
         process stored meanwhile: a restart would take versions past it for interrupted writes."""
         path = self.root / state.task / STATE_FILE
-        on_disk = _read_state(path)
+        on_disk = read_state(path)
         next_version = max(state.next_version, on_disk["next_version"] if on_disk else 0)
         body = {"active": state.active, "next_version": next_version}
         write_atomic(path, json.dumps(body).encode())
@@ -237,23 +238,27 @@ class Registry:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
 
-    def _load_task(self, path: Path) -> TaskState | None:
+    def _load_task(self, path: Path, clean: bool = True) -> TaskState | None:
+        """The task's state (None: nothing here serves). `clean` (start-up) removes leftovers
+        of interrupted writes (temp files, unacknowledged versions); else they are skipped."""
         try:
             task = check_task_id(path.name)
-        except Exception:
+        except InvalidTaskId:
             log.warning("skipping %s: not a valid task id", path)
             return None
-        saved = _read_state(path / STATE_FILE)
+        saved = read_state(path / STATE_FILE)
         versions: dict[int, VersionInfo] = {}
         for file in path.iterdir():
             match = VERSION_FILE.match(file.name)
             if file.name.startswith(TEMP_PREFIX):
-                file.unlink(missing_ok=True)
+                if clean:
+                    file.unlink(missing_ok=True)
             elif match:
                 version = int(match.group(1))
                 if saved is not None and version >= saved["next_version"]:
-                    log.warning("removing unacknowledged %s (interrupted upload)", file)
-                    file.unlink(missing_ok=True)
+                    if clean:
+                        log.warning("removing unacknowledged %s (interrupted upload)", file)
+                        file.unlink(missing_ok=True)
                     continue
                 info = self._index_file(task, version, file)
                 if info is not None:
@@ -277,17 +282,6 @@ class Registry:
             file.stat().st_mtime, UTC
         ).isoformat(timespec="seconds")
         return version_info(task, version, spec, data, created)
-
-
-def _read_state(path: Path) -> dict[str, int] | None:
-    try:
-        body = json.loads(path.read_text())
-        return {"active": int(body["active"]), "next_version": int(body["next_version"])}
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError):
-        log.warning("ignoring unreadable %s", path)
-        return None
 
 
 def _remove(path: Path) -> None:

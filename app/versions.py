@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from app.task import TaskSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,3 +55,16 @@ def version_info(task: str, version: int, spec: TaskSpec, data: bytes, created: 
         description=spec.description,
         metrics=spec.metrics,
     )
+
+
+def read_state(path: Path) -> dict[str, int] | None:
+    """A task's state file (task.json): its active version and next version number; None when
+    it is missing or unreadable (the registry then falls back to the versions on disk)."""
+    try:
+        body = json.loads(path.read_text())
+        return {"active": int(body["active"]), "next_version": int(body["next_version"])}
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError):
+        log.warning("ignoring unreadable %s", path)
+        return None

@@ -222,3 +222,21 @@ def test_a_task_another_process_created_is_taken_up_not_refused(tmp_path: Path) 
     first = cli.add_version("new", prompt_bytes(SPEC))
     assert server.add_version("new", prompt_bytes(random_spec(32, seed=3))).version == 2
     assert server.state("new").versions[1].sha256 == first.sha256
+
+
+def test_taking_up_a_task_never_removes_the_other_process_s_writes_in_flight(
+    tmp_path: Path,
+) -> None:
+    """Code review, 2026-11-27: taking up a task another process created ran the start-up
+    clean-up on its folder, which deletes temp files and versions past task.json's next_version:
+    exactly what that process has on disk between writing a version and acknowledging it."""
+    server, cli = (Registry(tmp_path, identity()) for _ in range(2))
+    server.load()
+    cli.load()
+    cli.add_version("new", prompt_bytes(SPEC))
+    in_flight = tmp_path / "new" / "v2.safetensors"  # linked, task.json not yet updated
+    in_flight.write_bytes(prompt_bytes(random_spec(32, seed=4)))
+    temp = tmp_path / "new" / ".tmp-in-flight"
+    temp.write_bytes(b"half a file")
+    assert server.add_version("new", prompt_bytes(random_spec(32, seed=3))).version == 3
+    assert in_flight.is_file() and temp.is_file()
