@@ -65,6 +65,7 @@ def run_import(args: argparse.Namespace) -> int:
     from app.errors import PromptserveError
     from app.registry import Registry
     from app.task import check_task_id
+    from app.upload_check import computes_check
 
     try:
         check_task_id(args.task)
@@ -75,7 +76,8 @@ def run_import(args: argparse.Namespace) -> int:
         )
         registry = Registry(args.prompts_dir, backbone.identity, backbone.max_prompt_len)
         registry.load()
-        info = registry.add_version(args.task, prompt_file.encode(spec, backbone.identity))
+        payload = prompt_file.encode(spec, backbone.identity)
+        info = registry.add_version(args.task, payload, check=computes_check(backbone))
     except (PromptserveError, OSError, ValueError) as exc:  # ValueError: a bad --backbone
         return _fail("import-peft", exc)
     print(
@@ -110,13 +112,12 @@ def _fail(command: str, exc: Exception) -> int:
 def _adapter_files(path: Path) -> dict[str, bytes]:
     """An adapter directory's files, or those of a .zip of one (same checks as an upload)."""
     from app import peft_format, upload_zip
-    from app.prompt_admin import MAX_UNPACKED_BYTES
 
     if path.is_file():
         data = path.read_bytes()
         if not upload_zip.is_zip(data):
             raise OSError(f"{path} is neither an adapter directory nor a .zip of one")
-        return upload_zip.unpack(data, peft_format.ADAPTER_FILES, MAX_UNPACKED_BYTES)
+        return upload_zip.unpack(data, peft_format.ADAPTER_FILES, upload_zip.MAX_UNPACKED_BYTES)
     return peft_format.read_adapter_dir(path)
 
 

@@ -10,11 +10,9 @@ from app.registry import Registry
 from app.task import TaskSpec
 from app.versions import TaskState, VersionInfo
 
-MAX_UNPACKED_BYTES = 64 << 20  # an adapter zip's files, inflated
-
 
 class PromptAdmin:
-    """Blocking file-system work: call from a worker thread (FastAPI runs sync routes in one)."""
+    """Blocking file-system work: call off the event loop (the routes use run_in_threadpool)."""
 
     def __init__(
         self,
@@ -33,7 +31,7 @@ class PromptAdmin:
         data: bytes,
         labels: list[str] | None,
         description: str | None,
-        max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
+        max_unpacked_bytes: int = upload_zip.MAX_UNPACKED_BYTES,
     ) -> VersionInfo:
         """Store a prompt file, or a .zip of an HF PEFT adapter directory (told by content)."""
         if upload_zip.is_zip(data):

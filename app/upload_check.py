@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from app.backbone import Backbone
 from app.engine import Engine, Row
 from app.errors import InvalidPrompt
 from app.task import TaskSpec
@@ -56,3 +57,9 @@ def _check_linear(name: str, weight: torch.Tensor, bias: torch.Tensor) -> None:
             f"the {name}'s values are so large that its outputs overflow float32 for ordinary "
             "inputs; upload a version with smaller values"
         )
+
+
+def computes_check(backbone: Backbone) -> ComputesCheck:
+    """The upload route's check, for a command that stores tasks itself (`import-peft`), so that
+    it refuses what `PUT /prompts/{task}` would."""
+    return ComputesCheck(Engine(backbone), TextTokenizer(backbone.tokenizer, len(PROBE_TEXT)))

@@ -20,6 +20,7 @@ from app.errors import InvalidPrompt, TooLarge
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty archive's end
 MAX_MEMBERS = 16
+MAX_UNPACKED_BYTES = 64 << 20  # an adapter's files, inflated, where the caller sets no limit
 CHUNK = 1 << 16
 # What archivers add on their own; skipped, never extracted.
 JUNK_DIRS = frozenset({"__MACOSX"})

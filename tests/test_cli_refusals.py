@@ -165,3 +165,28 @@ def test_the_recorded_init_prompt_hash_is_the_input_files(
     _, metadata = prompt_file.decode(out.read_bytes(), tiny_backbone.identity)
     training = json.loads(metadata["metrics"])["training"]
     assert training["init_prompt_sha256"] == hashlib.sha256(task_file.read_bytes()).hexdigest()
+
+
+def test_import_peft_refuses_what_an_upload_would(
+    tmp_path: Path, tiny_backbone_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Code review: import-peft stored tasks without the upload's probe forward, so it kept an
+    adapter (here, a prompt at 3e38) that PUT /prompts/{task} refuses as unusable."""
+    import torch
+    from safetensors.torch import save_file
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    config = {"peft_type": "PROMPT_TUNING", "task_type": "SEQ_CLS", "num_virtual_tokens": 4}
+    (adapter / "adapter_config.json").write_text(json.dumps({**config, "token_dim": 32}))
+    tensors = {
+        "prompt_embeddings": torch.full((4, 32), 3e38),
+        "base_model.classifier.weight": torch.zeros(2, 32),
+        "base_model.classifier.bias": torch.zeros(2),
+    }
+    save_file(tensors, str(adapter / "adapter_model.safetensors"))
+    prompts = tmp_path / "prompts"
+    argv = ["import-peft", str(adapter), "--task", "q", "--labels", "a", "b"]
+    assert main([*argv, "--backbone", str(tiny_backbone_dir), "--prompts-dir", str(prompts)]) == 2
+    assert "non-finite scores" in capsys.readouterr().err
+    assert not (prompts / "q").exists()
