@@ -36,9 +36,7 @@ class TooLarge(PromptserveError):
 
 
 class Overloaded(PromptserveError):
-    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+    """The queue is full: answered 503 with Retry-After: 1."""
 
 
 class DeadlineExceeded(PromptserveError):
@@ -69,3 +67,8 @@ def short_message(exc: BaseException) -> str:
     """An error's message, cut to a length a response can carry."""
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 200 else text[:200] + "..."
+
+
+class RemoteError(Exception):
+    """A server a command talks to (`train --upload`, `eval --url`) cannot be reached, or
+    refused. Not a PromptserveError: the CLI raises it, no HTTP route answers with it."""

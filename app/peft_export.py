@@ -37,8 +37,9 @@ def adapter_from_task(spec: TaskSpec, backbone: BackboneIdentity) -> dict[str, b
     if spec.pooling != "first":
         raise InvalidPrompt(
             f"task pools {spec.pooling!r}, which PEFT cannot express: PEFT's sequence classifier "
-            "always reads position 0 (the first virtual token) through the backbone's pooler, so "
-            "only tasks with pooling 'first' export with the same predictions"
+            "always reads position 0 (the first virtual token), through the backbone's pooler "
+            "or RoBERTa's dense head, so only tasks with pooling 'first' export with the same "
+            "predictions"
         )
     model_config = check_pools_like_peft(backbone.name, required=True)
     tensors = {PROMPT_KEY: spec.prompt.contiguous(), **_head_tensors(spec, model_config)}

@@ -107,7 +107,8 @@ def read_adapter_dir(path: Path) -> dict[str, bytes]:
 
 
 def check_pools_like_peft(backbone_name: str, required: bool = False) -> dict[str, Any]:
-    """Refuse backbones whose PEFT classifier is not pooler -> one linear layer; their config.
+    """Refuse backbones whose PEFT classifier is neither pooler -> one linear layer (BERT-style)
+    nor RoBERTa's dense -> tanh -> linear head; return the backbone's config.
 
     When the backbone's config cannot be read here, import goes on (name and size are still
     checked) but export, which must write the model's sizes, is refused.

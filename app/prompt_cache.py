@@ -24,7 +24,8 @@ class CacheStats:
 
 
 class PromptCache:
-    """Loads on a miss (call `get` from a worker thread), evicts least recently used past budget.
+    """Loads on a miss (call `get` off the event loop, not on a model worker), evicts least
+    recently used past its byte budget.
 
     An evicted task that a queued request still holds stays alive through that reference, so
     eviction never breaks a request in flight; the budget bounds what the cache keeps.

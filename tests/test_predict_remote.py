@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from app.api.app import create_app
 from app.backbone import Backbone
 from app.cli import main
+from app.errors import RemoteError
 from app.settings import Settings
 from app.training.evaluate import predict_remote
 from tests.gated_engine import Gate
@@ -81,7 +82,7 @@ def test_eval_url_fits_a_server_that_takes_16_texts_per_request(
 
 def test_eval_url_reports_a_text_too_large_even_alone(server: Start) -> None:
     base, _, _ = server(max_request_bytes=2000)
-    with pytest.raises(RuntimeError, match="413.*even with one text per request"):
+    with pytest.raises(RemoteError, match="413.*even with one text per request"):
         predict_remote(base, "t", ["short", "x" * 5000, "short"])
 
 
@@ -104,7 +105,7 @@ def test_eval_url_waits_out_an_overloaded_server(
             assert time.monotonic() < deadline and not queued.done(), "the queue never filled"
             time.sleep(0.01)
 
-        with pytest.raises(RuntimeError, match="503.*still overloaded after 1 tries"):
+        with pytest.raises(RemoteError, match="503.*still overloaded after 1 tries"):
             predict_remote(base, "t", texts, overload_tries=1)
 
         scoring = pool.submit(predict_remote, base, "t", texts)

@@ -171,7 +171,7 @@ def test_train_can_start_from_a_trained_prompt_and_refuses_bad_ones(
     assert train_from("--init-prompt", str(source)) == 2
     assert "--init-prompt needs --init prompt" in capsys.readouterr().err
     assert train_from("--init", "prompt") == 2
-    assert "needs a prompt file" in capsys.readouterr().err
+    assert "--init prompt needs --init-prompt FILE" in capsys.readouterr().err
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not a prompt file")
     assert train_from("--init", "prompt", "--init-prompt", str(junk)) == 2

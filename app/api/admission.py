@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.errors import error_response
+from app.api.errors import domain_response
 from app.batch_types import Admission
+from app.errors import Overloaded
 
 GUARDED = "/classify"
 STATE_KEY = "admission"  # request.state.admission: the place held for the request
@@ -37,13 +38,13 @@ class QueueGate:
             return
         admitted = self.admit()
         if isinstance(admitted, str):
-            headers = {"Retry-After": "1"}
+            headers = {}
             try:  # read to its end, so the connection can carry the client's next request
                 async with asyncio.timeout(self.body_timeout_s):
                     await _discard_body(receive)
             except TimeoutError:  # a stalled body: answer now, and close the connection
                 headers["Connection"] = "close"
-            refusal = error_response(503, "Overloaded", admitted, headers)
+            refusal = domain_response(Overloaded(admitted), headers)
             await refusal(scope, receive, send)
             return
         if admitted is None:

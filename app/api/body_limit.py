@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import error_response
+from app.api.errors import domain_response
 from app.errors import TooLarge
 
 UPLOAD_OVERHEAD = 64 * 1024  # multipart boundaries and form fields around the file
@@ -55,7 +55,5 @@ class BodyLimit:
 
     @staticmethod
     async def _reject(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = error_response(
-            413, "TooLarge", f"request body is over the limit of {limit} bytes"
-        )
+        response = domain_response(TooLarge(f"request body is over the limit of {limit} bytes"))
         await response(scope, receive, send)

@@ -10,7 +10,8 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.errors import error_response
+from app.api.errors import domain_response
+from app.errors import ShuttingDown
 
 ALWAYS_ANSWERED = ("/healthz", "/metrics")
 READINESS = "/readyz"
@@ -51,11 +52,11 @@ class DrainGate:
             await self.app(scope, receive, send)
             return
         if self.drain.draining:
-            refusal = error_response(
-                503,
-                "ShuttingDown",
-                "the server is shutting down and takes no new work; retry on another instance",
-                {"Retry-After": "1", "Connection": "close"},
+            refusal = domain_response(
+                ShuttingDown(
+                    "the server is shutting down and takes no new work; retry on another instance"
+                ),
+                {"Connection": "close"},
             )
             await refusal(scope, receive, send)
             return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -52,19 +51,26 @@ def error_response(
     )
 
 
+def domain_response(
+    exc: errors.PromptserveError, extra_headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """A domain error as HTTP: its status and headers, for the handler and the middlewares that
+    answer before any route (the door, the drain, the body limit)."""
+    status = next(code for kind, code in STATUS_OF.items() if isinstance(exc, kind))
+    headers: dict[str, str] = {}
+    if isinstance(exc, errors.Overloaded | errors.NotReady | errors.ShuttingDown):
+        headers["Retry-After"] = "1"
+    elif isinstance(exc, errors.Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    elif isinstance(exc, errors.RequestTimeout):
+        headers["Connection"] = "close"  # the rest of the body may still come: do not read it
+    headers.update(extra_headers or {})
+    return error_response(status, type(exc).__name__, str(exc), headers or None)
+
+
 async def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.PromptserveError)
-    status = next(code for kind, code in STATUS_OF.items() if isinstance(exc, kind))
-    headers = None
-    if isinstance(exc, errors.Overloaded):
-        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
-    elif isinstance(exc, errors.Unauthorized):
-        headers = {"WWW-Authenticate": "Bearer"}
-    elif isinstance(exc, errors.NotReady | errors.ShuttingDown):
-        headers = {"Retry-After": "1"}
-    elif isinstance(exc, errors.RequestTimeout):
-        headers = {"Connection": "close"}  # the rest of the body may still come: do not read it
-    return error_response(status, type(exc).__name__, str(exc), headers)
+    return domain_response(exc)
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""`promptserve train` and `promptserve eval`: prompt tuning and scoring from the command line."""
+"""`promptserve train`, `eval` and `refit-head`: prompt tuning, scoring and head refits from the
+command line."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from app.errors import PromptserveError
+from app.errors import PromptserveError, RemoteError
 from app.settings import add_prompts_dir_option, setting_default
 from app.task import POOLINGS
 from app.training.config import TrainConfig
@@ -29,7 +30,7 @@ def load_errors() -> tuple[type[Exception], ...]:
     httpx (the bare GPU machine may lack it; only train --upload and eval --url use it)."""
     import httpx
 
-    return (ValueError, RuntimeError, OSError, PromptserveError, httpx.HTTPError)
+    return (ValueError, OSError, PromptserveError, RemoteError, httpx.HTTPError)
 
 
 def register(commands: Any) -> None:
@@ -176,10 +177,6 @@ def run_refit(args: argparse.Namespace) -> int:
     except load_errors() as exc:  # bad data, task, backbone or upload
         print(f"promptserve refit-head: {exc}", file=sys.stderr)
         return 2
-
-
-def config_record(config: TrainConfig) -> dict[str, Any]:
-    return asdict(config)
 
 
 def recorded_command(argv: list[str]) -> str:

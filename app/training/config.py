@@ -55,6 +55,19 @@ class TrainConfig:
                 raise ValueError(f"{_flag(name)} must be in [0, 1), not {getattr(self, name)}")
         if self.init_text is not None and self.init != "text":
             raise ValueError(f"--init-text needs --init text (the init is {self.init!r})")
+        if not 0 <= self.distill_weight <= 1:  # NaN fails too
+            raise ValueError(f"--distill-weight must be in [0, 1], not {self.distill_weight}")
+        if not (self.distill_temperature > 0 and math.isfinite(self.distill_temperature)):
+            raise ValueError(
+                f"--distill-temperature must be a finite number above 0, not "
+                f"{self.distill_temperature}"
+            )
+        if self.reparam_bottleneck < 0:
+            raise ValueError("--reparam-bottleneck must be 0 (half the hidden size) or more")
+        if self.init_prompt and self.init != "prompt":
+            raise ValueError(f"--init-prompt needs --init prompt (the init is {self.init!r})")
+        if self.init == "prompt" and not self.init_prompt:
+            raise ValueError("--init prompt needs --init-prompt FILE (the prompt to start from)")
         if self.init_text is not None and not self.init_text.strip():
             raise ValueError("--init-text is blank: give the text the prompt starts from")
         if self.epochs == 0 and self.head_init == "zeros":

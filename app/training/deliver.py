@@ -12,6 +12,7 @@ from pathlib import Path
 
 from app.atomic import write_atomic
 from app.backbone import Backbone
+from app.errors import RemoteError
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,9 @@ def check_destinations(
         try:
             ready = httpx.get(url, timeout=10)
         except httpx.HTTPError as exc:
-            raise RuntimeError(f"--upload {args.upload}: cannot reach the server ({exc})") from exc
+            raise RemoteError(f"--upload {args.upload}: cannot reach the server ({exc})") from exc
         if ready.status_code != 200:
-            raise RuntimeError(f"--upload {args.upload}: {url} answered {ready.status_code}")
+            raise RemoteError(f"--upload {args.upload}: {url} answered {ready.status_code}")
         _check_token(args)
 
 
@@ -60,7 +61,7 @@ def _check_token(args: argparse.Namespace) -> None:
     answer = httpx.put(_upload_url(args), headers=_auth(args), timeout=10)
     if answer.status_code in (401, 403):
         given = "the --token given" if args.token else "no --token"
-        raise RuntimeError(f"--upload {args.upload}: the server refuses {given} "
+        raise RemoteError(f"--upload {args.upload}: the server refuses {given} "
                            f"({answer.status_code}); give its admin token")  # fmt: skip
 
 
@@ -127,7 +128,7 @@ def deliver(
             timeout=60,
         )
         if response.status_code != 201:
-            raise RuntimeError(f"upload refused: {response.status_code} {response.text[:300]}")
+            raise RemoteError(f"upload refused: {response.status_code} {response.text[:300]}")
         log.info("uploaded %s: version %s", args.task, response.json().get("version"))
 
 

@@ -16,11 +16,8 @@ from app.training.data import DataError, Dataset, check_soft_labels
 def soft_targets(
     data: Dataset, labels: tuple[str, ...], weight: float, temperature: float
 ) -> torch.Tensor | None:
-    """The teacher's probabilities, [rows, labels] in label order; None: no distilling."""
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"distill weight must be in [0, 1], not {weight}")
-    if temperature <= 0:
-        raise ValueError(f"distill temperature must be > 0, not {temperature}")
+    """The teacher's probabilities, [rows, labels] in label order; None: no distilling. The
+    weight (in [0, 1]) and temperature (> 0) are checked with the other options (config.py)."""
     if weight == 0:
         return None
     if data.soft_labels is None:

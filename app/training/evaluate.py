@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from app.engine import Engine, Row
+from app.errors import RemoteError
+from app.settings import setting_default
 from app.task import TaskSpec
 from app.tokenize import TextTokenizer
 
@@ -18,7 +20,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_TEXT_CHARS = 20_000
 OVERLOAD_TRIES = 5  # POSTs of one batch while the server answers 503, before giving up
 MAX_RETRY_AFTER_S = 30.0  # a longer Retry-After is waited for this long only
 
@@ -28,11 +29,10 @@ def predict_local(
     spec: TaskSpec,
     texts: Sequence[str],
     batch_size: int = 64,
-    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
 ) -> list[str]:
     """Labels as the server would answer them: the same tokenizer cut, engine and precision."""
     predicted: list[str] = [""] * len(texts)
-    for chunk, rows in _batches(engine, spec, texts, batch_size, max_text_chars):
+    for chunk, rows in _batches(engine, spec, texts, batch_size):
         for i, row_logits in zip(chunk, engine.forward(rows), strict=True):
             predicted[i] = spec.labels[int(torch.argmax(row_logits))]
     return predicted
@@ -43,22 +43,22 @@ def served_features(
     spec: TaskSpec,
     texts: Sequence[str],
     batch_size: int = 64,
-    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
 ) -> torch.Tensor:
     """Each text's pooled output under the task's prompt, as the server computes it before the
     head: fp32 [texts, hidden] on the CPU, in input order."""
     features = torch.empty(len(texts), engine.backbone.hidden_size)
-    for chunk, rows in _batches(engine, spec, texts, batch_size, max_text_chars):
+    for chunk, rows in _batches(engine, spec, texts, batch_size):
         features[torch.tensor(chunk)] = engine.pooled(rows).cpu()
     return features
 
 
 def _batches(
-    engine: Engine, spec: TaskSpec, texts: Sequence[str], batch_size: int, max_text_chars: int
+    engine: Engine, spec: TaskSpec, texts: Sequence[str], batch_size: int
 ) -> Iterator[tuple[list[int], list[Row]]]:
     """(input indices, their rows) in batches of similar length, as the server tokenizes them."""
     task = engine.to_device(spec, task="eval", version=0)
-    tokenizer = TextTokenizer(engine.backbone.tokenizer, max_text_chars)
+    # the server's cut: its max_text_chars ($PROMPTSERVE_MAX_TEXT_CHARS, else the default)
+    tokenizer = TextTokenizer(engine.backbone.tokenizer, int(setting_default("max_text_chars")))
     tokenized = tokenizer(list(texts), engine.max_text_tokens(spec.prompt_len))
     order = sorted(range(len(texts)), key=lambda i: len(tokenized[i].input_ids))
     for start in range(0, len(order), batch_size):
@@ -96,7 +96,7 @@ def predict_remote(
             try:
                 response = _post_classify(client, body, overload_tries)
             except httpx.TransportError as exc:  # unreachable, reset, timed out: name the server
-                raise RuntimeError(f"--url {url}: cannot reach the server ({exc})") from None
+                raise RemoteError(f"--url {url}: cannot reach the server ({exc})") from None
             if response.status_code == 413 and len(inputs) > 1:
                 batch_size = len(inputs) // 2
                 logger.info(
@@ -104,7 +104,7 @@ def predict_remote(
                 )
                 continue
             if response.status_code != 200:
-                raise RuntimeError(_refusal(url, response, overload_tries))
+                raise RemoteError(_refusal(url, response, overload_tries))
             payload = response.json()
             answered_version = int(payload["version"])
             version = answered_version  # pinned: an activation mid-run must not mix versions

@@ -1,4 +1,4 @@
-"""Wiring for the train and eval commands: load backbones, run, and deliver the result."""
+"""Wiring for the train, eval and refit-head commands: load backbones, run, deliver the result."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from app import prompt_file
 from app.atomic import write_atomic
 from app.backbone import Backbone, load_backbone
 from app.engine import Engine
-from app.errors import TaskNotFound
+from app.errors import RemoteError, TaskNotFound
 from app.task import TaskSpec
 from app.training import data
 from app.training.config import TrainConfig
@@ -104,9 +104,9 @@ def predict_for_eval(
                 f"{args.url.rstrip('/')}/prompts/{args.task}", headers=headers, timeout=30
             )
         except httpx.HTTPError as exc:
-            raise RuntimeError(f"--url {args.url}: cannot reach the server ({exc})") from exc
+            raise RemoteError(f"--url {args.url}: cannot reach the server ({exc})") from exc
         if response.status_code != 200:
-            raise RuntimeError(f"{args.url} answered {response.status_code}: {response.text[:300]}")
+            raise RemoteError(f"{args.url} answered {response.status_code}: {response.text[:300]}")
         record = response.json()
         version = args.version if args.version is not None else int(record["active"])
         labels = tuple(_labels_of(record, version))
@@ -195,7 +195,7 @@ def _labels_of(record: dict[str, Any], version: int) -> list[str]:
     for entry in record.get("versions", []):
         if int(entry.get("version", -1)) == version:
             return list(entry["labels"])
-    raise RuntimeError(f"the server lists no version {version} of task {record.get('task')!r}")
+    raise RemoteError(f"the server lists no version {version} of task {record.get('task')!r}")
 
 
 def _with_record(

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from app.backbone import Backbone, cpu_has_native_bf16
+from app.backbone import Backbone, choose_dtype
 from app.task import TaskSpec
 from app.training.config import TrainConfig
 from app.training.data import Dataset, check_known_labels, check_training_labels
@@ -62,13 +62,10 @@ Evaluate = Callable[[TaskSpec], list[str]]  # predicted labels for the eval text
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if cpu_has_native_bf16() else None
+    """bf16 autocast where serving would pick bf16 (or where asked); else none (fp32). Never
+    fp16: its range needs loss scaling, which training here does not do."""
+    dtype = choose_dtype(precision, device)
+    return dtype if dtype == torch.bfloat16 else None
 
 
 def train(
@@ -160,8 +157,6 @@ def _build_model(
         raise ValueError(
             f"prompt length {config.prompt_len} must be 1 to {backbone.max_prompt_len}"
         )
-    if config.init_prompt and config.init != "prompt":
-        raise ValueError(f"--init-prompt needs --init prompt (the init is {config.init!r})")
     source = None
     if config.init == "prompt" and config.init_prompt:
         source = prompt_from_file(config.init_prompt, backbone.identity)
