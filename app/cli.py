@@ -67,6 +67,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(**given)
 
 
+def check_backbone_and_device(settings: Settings) -> None:
+    """A device this torch build lacks, a backbone folder that is missing or holds no model:
+    one line and exit 2, not a traceback after the server has started."""
+    from app.backbone import choose_device, resolve_source
+
+    choose_device(settings.device)
+    resolve_source(settings.backbone)
+
+
 def serve(settings: Settings) -> int:
     from app.api.app import create_app
     from app.backbone import limit_cpu_kernel_caches
@@ -100,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
             message = problem["msg"].removeprefix("Value error, ")
             print(f"promptserve: invalid configuration: {where}{message}", file=sys.stderr)
         return 2
+    except ValueError as exc:
+        print(f"promptserve: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    try:  # what can be checked in a moment, before the server starts loading in the background
+        check_backbone_and_device(settings)
     except ValueError as exc:
         print(f"promptserve: invalid configuration: {exc}", file=sys.stderr)
         return 2

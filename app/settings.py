@@ -85,10 +85,14 @@ class Settings(BaseSettings):
         description="Entries in the CPU kernel caches (oneDNN, ideep): bound memory per shape.",
     )
 
+    # An empty token is refused, not taken as "none": a secret that failed to load (an empty
+    # PROMPTSERVE_ADMIN_TOKEN) must not open the admin routes to an empty Bearer.
     admin_token: SecretStr | None = Field(
-        None, description="Bearer token for upload/activate/delete."
+        None, min_length=1, description="Bearer token for upload/activate/delete."
     )
-    classify_token: SecretStr | None = Field(None, description="Bearer token for /classify.")
+    classify_token: SecretStr | None = Field(
+        None, min_length=1, description="Bearer token for /classify."
+    )
 
     log_level: LogLevel = Field("info", description="critical | error | warning | info | debug.")
 

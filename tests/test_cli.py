@@ -176,3 +176,33 @@ def test_serving_caps_the_cpu_kernel_caches_unless_the_environment_already_does(
 
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"
     assert os.environ["LRU_CACHE_CAPACITY"] == "8"
+
+
+@pytest.mark.parametrize("name", ["PROMPTSERVE_ADMIN_TOKEN", "PROMPTSERVE_CLASSIFY_TOKEN"])
+def test_an_empty_token_stops_the_server_from_starting(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ops audit 5: an empty PROMPTSERVE_ADMIN_TOKEN (compose passes a missing secret through as
+    "") opened the admin routes to `Authorization: Bearer ` with no warning."""
+    monkeypatch.setenv(name, "")
+    monkeypatch.setattr("app.cli.serve", lambda settings: pytest.fail("started"))
+    assert main(["serve"]) == 2
+    assert name in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "says"),
+    [
+        (["--backbone", "/nonexistent/model"], "no such directory"),
+        (["--backbone", "."], "no config.json there"),
+    ],
+)
+def test_a_backbone_that_cannot_load_is_one_line_and_exit_2(
+    flag: list[str], says: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ops audit 5: it started the server, then logged a traceback and exited 1, in a restart
+    loop under compose."""
+    monkeypatch.setattr("app.cli.serve", lambda settings: pytest.fail("started"))
+    assert main(["serve", *flag]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err

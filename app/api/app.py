@@ -24,6 +24,7 @@ from app.backbone import Backbone, batch_padding, load_backbone, plan_workers
 from app.batch_types import Admission, BatchLimits
 from app.batcher import Batcher
 from app.engine import DeviceTask, Engine, Row
+from app.errors import PromptserveError
 from app.metrics import Metrics
 from app.prompt_admin import PromptAdmin
 from app.prompt_cache import PromptCache
@@ -127,8 +128,9 @@ async def _start(
         services.batcher.start()
         rows = warm_up_rows(services.classify)
         await services.batcher.call_in_workers(lambda: services.classify.engine.forward(rows))
-    except Exception as exc:
-        log.critical("cannot start: %s", exc, exc_info=True)
+    except Exception as exc:  # a traceback only where it is not a configuration problem
+        known = isinstance(exc, ValueError | OSError | PromptserveError)
+        log.critical("cannot start: %s", exc, exc_info=not known)
         app.state.not_ready_reason = f"startup failed: {exc}"
         if on_load_failure is not None:
             on_load_failure(exc)
