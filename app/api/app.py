@@ -19,7 +19,7 @@ from app.api.body_limit import BodyLimit
 from app.api.deps import Services
 from app.api.drain import Drain, DrainGate
 from app.api.errors import install_error_handlers
-from app.api.middleware import RequestMetrics
+from app.api.request_metrics import RequestMetrics
 from app.backbone import Backbone, batch_padding, load_backbone, plan_workers
 from app.batch_types import Admission, BatchLimits
 from app.batcher import Batcher

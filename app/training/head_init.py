@@ -37,7 +37,11 @@ def pooled_features(
 def fit_probe(
     features: torch.Tensor, targets: torch.Tensor, num_labels: int, l2: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Multinomial logistic regression with an L2 penalty, full batch L-BFGS: (W [L, d], b [L])."""
+    """Multinomial logistic regression with an L2 penalty, full batch L-BFGS: (W [L, d], b [L]).
+
+    Its penalty is `l2 * |W|^2` on the raw features (`--probe-l2`); refit-head's (logreg.fit) is
+    `l2 / 2 * |W|^2` on standardised ones, so the two l2 values are not comparable. Kept apart:
+    the shipped recipes' --probe-l2 values were chosen for this one."""
     features = features.float()
     targets = targets.to(features.device)
     weight = torch.zeros(num_labels, features.shape[1], device=features.device, requires_grad=True)

@@ -41,7 +41,8 @@ def fit(
     max_iter: int = 300,
     start: LogisticModel | None = None,
 ) -> LogisticModel:
-    """Minimise mean cross-entropy + l2/2 * |W|^2 (bias not penalised) on standardised features.
+    """Minimise mean cross-entropy + l2/2 * |W|^2 (bias not penalised) on standardised features
+    (not the probe warm start's convention: head_init.fit_probe).
 
     The objective is strictly convex, so `start` (a fit with a nearby L2) changes only how many
     iterations it takes, not the answer.
