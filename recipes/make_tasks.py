@@ -9,9 +9,11 @@ trained once more on every training row (the validation rows included, so no ear
 the epochs the validation run kept, as its shipped version was; with `final.distill`, on a
 fine-tuned teacher's cross-fitted soft labels for those rows as well (recipes/teacher.py); with
 `final.calibrate`, its decision threshold is then shifted by cross-fitting
-(recipes/calibrate_bias.py). The same seed on the same machine gives the same prompt; on another
-machine (CPU vs GPU) the figures can differ slightly. On this project's 2-core CPU it takes hours
-(SST-2 alone is 60k examples x 4 epochs at roughly 60-170 examples/s); on one H100 a few minutes.
+(recipes/calibrate_bias.py); with `final.refit`, its head is fitted again on every training row
+(`promptserve refit-head`, the L2 penalty chosen by k-fold cross-validation). The same seed on
+the same machine gives the same prompt; on another machine (CPU vs GPU) the figures can differ
+slightly. On this project's 2-core CPU it takes hours (SST-2 alone is 60k examples x 4 epochs at
+roughly 60-170 examples/s); on one H100 a few minutes.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ def main() -> None:
         subprocess.run(train, check=True)
         if "calibrate" in (final or {}):
             calibrate(task, args, out, final["calibrate"])
+        if "refit" in (final or {}):
+            refit(task, args, out, final["refit"])
         subprocess.run([arg for arg in evaluate if arg != "--json"], check=True)  # a table
         files.append(str(out.with_name(f"{task}.safetensors")))
         Path(files[-1]).write_bytes(out.read_bytes())
@@ -88,6 +92,17 @@ def calibrate(task: str, args: argparse.Namespace, trained: Path, rule: dict[str
     ]
     command += ["--folds", str(rule["folds"]), "--seed", str(rule["seed"])]
     subprocess.run([*command, "--min-gain", str(rule["min_gain"])], check=True)
+
+
+def refit(task: str, args: argparse.Namespace, trained: Path, rule: dict[str, int]) -> None:
+    """`promptserve refit-head` on the trained file with every training row; it replaces it."""
+    every_row = args.data / TASKS[task].dataset / "train.jsonl"
+    refitted = trained.with_name(f"{task}-refit.safetensors")
+    command = ["promptserve", "refit-head", "--task", task, "--file", str(trained)]
+    command += ["--data", str(every_row), "--folds", str(rule["folds"])]
+    command += ["--seed", str(rule["seed"])]
+    subprocess.run([*command, "--device", args.device, "--out", str(refitted)], check=True)
+    trained.write_bytes(refitted.read_bytes())
 
 
 def teacher_labels(train: Path, out: Path, folds: int) -> Path:
