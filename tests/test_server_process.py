@@ -115,13 +115,23 @@ def test_serve_upload_classify_and_stop_on_sigterm(tiny_backbone_dir: Path, tmp_
 
 
 def test_a_server_that_cannot_load_its_backbone_exits_instead_of_hanging(tmp_path: Path) -> None:
-    result = subprocess.run(
-        serve_command(free_port(), tmp_path / "no" / "such" / "model", tmp_path / "p"),
-        cwd=REPO,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """A model folder that looks right (a config.json) but cannot load: found while starting."""
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "bert"}')
+    result = run_serve(serve_command(free_port(), broken, tmp_path / "p"))
     assert result.returncode != 0
     assert "cannot start" in result.stderr, result.stderr
+
+
+def test_a_backbone_folder_that_does_not_exist_is_refused_before_starting(tmp_path: Path) -> None:
+    """Ops audit 5: found only after the server had started, with a traceback."""
+    result = run_serve(serve_command(free_port(), tmp_path / "no" / "such" / "model", tmp_path))
+    assert result.returncode == 2
+    assert "no such directory" in result.stderr and "Traceback" not in result.stderr
+
+
+def run_serve(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=REPO, env=clean_env(), capture_output=True, text=True, timeout=60
+    )
