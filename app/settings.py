@@ -101,6 +101,15 @@ class Settings(BaseSettings):
     def _lowercase_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
+    @field_validator("admin_token", "classify_token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        """Blank: no client could send it (header values are stripped), so it would lock the
+        routes for good."""
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("a token may not be blank; unset it to leave the routes open")
+        return value
+
     @model_validator(mode="after")
     def _queue_holds_a_whole_request(self) -> Settings:
         """A request's texts are queued together: with room for fewer, a legal request would be

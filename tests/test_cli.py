@@ -178,13 +178,15 @@ def test_serving_caps_the_cpu_kernel_caches_unless_the_environment_already_does(
     assert os.environ["LRU_CACHE_CAPACITY"] == "8"
 
 
+@pytest.mark.parametrize("value", ["", "   "])
 @pytest.mark.parametrize("name", ["PROMPTSERVE_ADMIN_TOKEN", "PROMPTSERVE_CLASSIFY_TOKEN"])
 def test_an_empty_token_stops_the_server_from_starting(
-    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Ops audit 5: an empty PROMPTSERVE_ADMIN_TOKEN (compose passes a missing secret through as
-    "") opened the admin routes to `Authorization: Bearer ` with no warning."""
-    monkeypatch.setenv(name, "")
+    "") opened the admin routes to `Authorization: Bearer ` with no warning; a blank one locked
+    them for good."""
+    monkeypatch.setenv(name, value)
     monkeypatch.setattr("app.cli.serve", lambda settings: pytest.fail("started"))
     assert main(["serve"]) == 2
     assert name in capsys.readouterr().err

@@ -190,3 +190,21 @@ def test_import_peft_refuses_what_an_upload_would(
     assert main([*argv, "--backbone", str(tiny_backbone_dir), "--prompts-dir", str(prompts)]) == 2
     assert "non-finite scores" in capsys.readouterr().err
     assert not (prompts / "q").exists()
+
+
+def test_rows_the_server_would_refuse_are_refused_by_row_locally_too(
+    tmp_path: Path,
+    tiny_backbone_dir: Path,
+    task_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Re-check of audit 5: `eval --url` stopped at the server's 422 for a text with nothing to
+    classify, where `eval --file` and `train` went on: --file and --url disagreed."""
+    monkeypatch.setenv("PROMPTSERVE_MAX_TEXT_CHARS", "100")
+    rows = tmp_path / "rows.jsonl"
+    texts = ["fine film", "\u200b\u0301", "dull", " " * 200 + "cut away"]
+    rows.write_text("".join(json.dumps({"text": t, "label": "positive"}) + "\n" for t in texts))
+    argv = ["eval", "--task", "mood", "--data", str(rows), "--file", str(task_file)]
+    assert main([*argv, "--backbone", str(tiny_backbone_dir), "--device", "cpu"]) == 2
+    assert "data row(s) 2, 4 (counting from 1) have nothing to classify" in capsys.readouterr().err

@@ -13,6 +13,10 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.tokenize import TextTokenizer
 
 
 class DataError(ValueError):
@@ -218,3 +222,16 @@ def _soft_label(value: object, where: str) -> dict[str, float]:
     if total <= 0:
         raise DataError(f"{problem}, not all zero")
     return {label: prob / total for label, prob in probs.items()}
+
+
+def check_classifiable(dataset: Dataset, tokenizer: TextTokenizer) -> None:
+    """Refuse rows with nothing to classify once the server's tokenizer has read them (empty
+    after its cut, blank, only characters it drops): the server answers them 422, so `eval
+    --url` would stop midway where `eval --file` and `train` went on."""
+    empty = [i + 1 for i, t in enumerate(tokenizer(dataset.texts, max_tokens=8)) if t.empty]
+    if empty:
+        shown = ", ".join(map(str, empty[:10])) + (", ..." if len(empty) > 10 else "")
+        raise DataError(
+            f"{dataset.path}: data row(s) {shown} (counting from 1) have nothing to classify: "
+            "empty once cut to max_text_chars, blank, or only characters the tokenizer drops"
+        )

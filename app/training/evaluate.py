@@ -17,6 +17,7 @@ from app.tokenize import TextTokenizer
 
 if TYPE_CHECKING:
     import httpx
+    from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +53,18 @@ def served_features(
     return features
 
 
+def served_tokenizer(tokenizer: PreTrainedTokenizerBase) -> TextTokenizer:
+    """The tokenizer as the server runs it: cut at its max_text_chars
+    ($PROMPTSERVE_MAX_TEXT_CHARS, else the default)."""
+    return TextTokenizer(tokenizer, int(setting_default("max_text_chars")))
+
+
 def _batches(
     engine: Engine, spec: TaskSpec, texts: Sequence[str], batch_size: int
 ) -> Iterator[tuple[list[int], list[Row]]]:
     """(input indices, their rows) in batches of similar length, as the server tokenizes them."""
     task = engine.to_device(spec, task="eval", version=0)
-    # the server's cut: its max_text_chars ($PROMPTSERVE_MAX_TEXT_CHARS, else the default)
-    tokenizer = TextTokenizer(engine.backbone.tokenizer, int(setting_default("max_text_chars")))
+    tokenizer = served_tokenizer(engine.backbone.tokenizer)
     tokenized = tokenizer(list(texts), engine.max_text_tokens(spec.prompt_len))
     order = sorted(range(len(texts)), key=lambda i: len(tokenized[i].input_ids))
     for start in range(0, len(order), batch_size):

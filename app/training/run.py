@@ -10,17 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import PreTrainedTokenizerBase
 
 from app import prompt_file
 from app.atomic import write_atomic
-from app.backbone import Backbone, load_backbone
+from app.backbone import Backbone, load_backbone, resolve_source
 from app.engine import Engine
 from app.errors import RemoteError, TaskNotFound
 from app.task import TaskSpec
 from app.training import data
 from app.training.config import TrainConfig
 from app.training.deliver import check_destinations, deliver_or_keep
-from app.training.evaluate import predict_local, predict_remote
+from app.training.evaluate import predict_local, predict_remote, served_tokenizer
 from app.training.scores import Scores, score
 from app.training.trainer import TrainResult, train
 
@@ -40,6 +41,7 @@ def train_task(args: argparse.Namespace, config: TrainConfig, command: str) -> i
     # evaluation, so the scores reported are what the server will answer.
     trainer_backbone = load_backbone(args.backbone, args.device, precision="fp32", trace="off")
     engine = Engine(load_backbone(args.backbone, args.device))
+    _check_classifiable([train_data, eval_data], engine.backbone.tokenizer)
     evaluate = (lambda spec: predict_local(engine, spec, eval_data.texts)) if eval_data else None
     progress = None if args.no_progress else _progress_bar(config.epochs * len(train_data))
 
@@ -98,6 +100,10 @@ def predict_for_eval(
 
         if args.file:
             raise ValueError("--file scores a local file and --url a server's task: give one")
+        from transformers import AutoTokenizer
+
+        # the local backbone's tokenizer stands in for the server's (the same by default)
+        _check_classifiable([dataset], AutoTokenizer.from_pretrained(resolve_source(args.backbone)))
         headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
         try:
             response = httpx.get(
@@ -113,6 +119,7 @@ def predict_for_eval(
         predicted, version = predict_remote(args.url, args.task, dataset.texts, args.token, version)
         return labels, predicted, version
     backbone = load_backbone(args.backbone, args.device)
+    _check_classifiable([dataset], backbone.tokenizer)
     spec, version = _read_task(args, backbone)
     return spec.labels, predict_local(Engine(backbone), spec, dataset.texts), version
 
@@ -127,6 +134,7 @@ def refit_task(args: argparse.Namespace, command: str) -> int:
     check_destinations(args, sources, args.prompts_dir if args.register else None)
     hashes = _hashes(sources)
     backbone = load_backbone(args.backbone, args.device)
+    _check_classifiable([dataset, eval_data], backbone.tokenizer)
     engine = Engine(backbone)
     spec, version = _read_task(args, backbone)
     if eval_data is not None:
@@ -155,6 +163,15 @@ def refit_task(args: argparse.Namespace, command: str) -> int:
     payload = prompt_file.encode(new_spec, backbone.identity)
     deliver_or_keep(args, payload, backbone, args.prompts_dir if args.register else None)
     return 0
+
+
+def _check_classifiable(
+    datasets: list[data.Dataset | None], tokenizer: PreTrainedTokenizerBase
+) -> None:
+    """Rows the server would refuse (nothing to classify) are refused here too, by row."""
+    for dataset in datasets:
+        if dataset is not None:
+            data.check_classifiable(dataset, served_tokenizer(tokenizer))
 
 
 def _hashes(sources: dict[str, Path | str | None]) -> dict[str, str | None]:
