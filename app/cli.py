@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args))
     try:
         settings = settings_from_args(args)
+        check_backbone_and_device(settings)  # a moment's work, before loading in the background
     except ValidationError as exc:
         for problem in exc.errors(include_url=False):
             name = str(problem["loc"][0]) if problem["loc"] else ""
@@ -109,11 +110,6 @@ def main(argv: list[str] | None = None) -> int:
             message = problem["msg"].removeprefix("Value error, ")
             print(f"promptserve: invalid configuration: {where}{message}", file=sys.stderr)
         return 2
-    except ValueError as exc:
-        print(f"promptserve: invalid configuration: {exc}", file=sys.stderr)
-        return 2
-    try:  # what can be checked in a moment, before the server starts loading in the background
-        check_backbone_and_device(settings)
     except ValueError as exc:
         print(f"promptserve: invalid configuration: {exc}", file=sys.stderr)
         return 2

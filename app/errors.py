@@ -63,6 +63,11 @@ class ClientDisconnected(PromptserveError):
     """The client went away before its answer was ready; its queued work was dropped."""
 
 
+def listed(numbers: list[int], most: int = 10) -> str:
+    """ "1, 4, 9": the first `most` numbers, and "..." for the rest."""
+    return ", ".join(map(str, numbers[:most])) + (", ..." if len(numbers) > most else "")
+
+
 def short_message(exc: BaseException) -> str:
     """An error's message, cut to a length a response can carry."""
     text = str(exc) or type(exc).__name__

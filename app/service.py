@@ -12,7 +12,7 @@ import torch
 from app.batch_types import Admission
 from app.batcher import Batcher
 from app.engine import DeviceTask, Engine, Row
-from app.errors import InvalidPrompt, InvalidRequest, VersionNotFound
+from app.errors import InvalidPrompt, InvalidRequest, VersionNotFound, listed
 from app.prompt_cache import PromptCache
 from app.registry import Registry
 from app.tokenize import TextTokenizer, Tokenized
@@ -137,8 +137,7 @@ def _check_not_empty(tokenized: list[Tokenized]) -> None:
     that says nothing about it: refused instead, by position."""
     empty = [i for i, t in enumerate(tokenized) if t.empty]
     if empty:
-        shown = ", ".join(str(i) for i in empty[:10]) + (", ..." if len(empty) > 10 else "")
         raise InvalidRequest(
-            f"inputs[{shown}]: nothing to classify (empty, blank, or only characters the "
+            f"inputs[{listed(empty)}]: nothing to classify (empty, blank, or only characters the "
             f"tokenizer drops)"
         )

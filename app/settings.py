@@ -85,14 +85,11 @@ class Settings(BaseSettings):
         description="Entries in the CPU kernel caches (oneDNN, ideep): bound memory per shape.",
     )
 
-    # An empty token is refused, not taken as "none": a secret that failed to load (an empty
-    # PROMPTSERVE_ADMIN_TOKEN) must not open the admin routes to an empty Bearer.
+    # An empty or blank token is refused (_token_not_blank), not taken as "none".
     admin_token: SecretStr | None = Field(
-        None, min_length=1, description="Bearer token for upload/activate/delete."
+        None, description="Bearer token for upload/activate/delete."
     )
-    classify_token: SecretStr | None = Field(
-        None, min_length=1, description="Bearer token for /classify."
-    )
+    classify_token: SecretStr | None = Field(None, description="Bearer token for /classify.")
 
     log_level: LogLevel = Field("info", description="critical | error | warning | info | debug.")
 
@@ -104,8 +101,9 @@ class Settings(BaseSettings):
     @field_validator("admin_token", "classify_token")
     @classmethod
     def _token_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
-        """Blank: no client could send it (header values are stripped), so it would lock the
-        routes for good."""
+        """Empty: a secret that failed to load (an empty PROMPTSERVE_ADMIN_TOKEN) must not open the
+        routes to an empty Bearer. Blank: no client could send it (header values are stripped),
+        so it would lock them for good."""
         if value is not None and not value.get_secret_value().strip():
             raise ValueError("a token may not be blank; unset it to leave the routes open")
         return value

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.errors import listed
+
 if TYPE_CHECKING:
     from app.tokenize import TextTokenizer
 
@@ -230,8 +232,8 @@ def check_classifiable(dataset: Dataset, tokenizer: TextTokenizer) -> None:
     --url` would stop midway where `eval --file` and `train` went on."""
     empty = [i + 1 for i, t in enumerate(tokenizer(dataset.texts, max_tokens=8)) if t.empty]
     if empty:
-        shown = ", ".join(map(str, empty[:10])) + (", ..." if len(empty) > 10 else "")
         raise DataError(
-            f"{dataset.path}: data row(s) {shown} (counting from 1) have nothing to classify: "
-            "empty once cut to max_text_chars, blank, or only characters the tokenizer drops"
+            f"{dataset.path}: data row(s) {listed(empty)} (counting from 1) have nothing to "
+            "classify: empty once cut to max_text_chars, blank, or only characters the "
+            "tokenizer drops"
         )

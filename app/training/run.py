@@ -202,7 +202,7 @@ def _read_task(args: argparse.Namespace, backbone: Backbone) -> tuple[TaskSpec, 
         )
     registry = Registry(args.prompts_dir, backbone.identity, backbone.max_prompt_len)
     registry.load()
-    if args.task not in registry.task_ids():
+    if not registry.knows(args.task):
         raise TaskNotFound(f"task {args.task!r} not found in {args.prompts_dir}")
     info = registry.resolve(args.task, args.version)
     return registry.read_spec(args.task, info.version), info.version
