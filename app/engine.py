@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from app.backbone import Backbone
 from app.task import Pooling, TaskSpec
@@ -215,4 +216,5 @@ def pool(
         return hidden[torch.arange(batch, device=hidden.device), prompt_lens[:, 0]].float()
     pos = torch.arange(seq, device=hidden.device)[None, :]
     text_mask = (pos >= prompt_lens) & (pos < prompt_lens + text_lens)  # [batch, seq]
-    return (hidden.float() * text_mask[..., None]).sum(1) / text_lens.float()  # [batch, hidden]
+    mean = (hidden.float() * text_mask[..., None]).sum(1) / text_lens.float()  # [batch, hidden]
+    return F.normalize(mean, dim=-1) if rule == "mean-normalized" else mean

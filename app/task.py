@@ -15,8 +15,11 @@ import torch
 
 from app.errors import InvalidPrompt, InvalidTaskId
 
-Pooling = Literal["mean", "cls", "first"]
-POOLINGS: tuple[Pooling, ...] = ("mean", "cls", "first")
+# mean-normalized: the mean scaled to unit length, the sentence embedding that sentence-transformers
+# gives for models whose pipeline ends in Normalize (all-MiniLM-L6-v2's does); text length no
+# longer sets the features' scale.
+Pooling = Literal["mean", "cls", "first", "mean-normalized"]
+POOLINGS: tuple[Pooling, ...] = ("mean", "cls", "first", "mean-normalized")
 MAX_PROMPT_LEN = 128
 TASK_ID_PATTERN = re.compile(r"^[a-z0-9_\-][a-z0-9_.\-]{0,63}$")
 

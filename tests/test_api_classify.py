@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.backbone import Backbone
-from app.task import TaskSpec
+from app.task import POOLINGS, TaskSpec
 from tests.helpers import MakeClient, classify, prompt_bytes, random_spec, upload
 
 TEXTS = ["what a lovely film", "dull and far too long", "ok", "the plot made no sense at all"]
@@ -79,7 +79,7 @@ def test_texts_longer_than_the_backbone_are_cut_and_flagged(make_client: MakeCli
     assert len(body["predictions"]) == 2
 
 
-@pytest.mark.parametrize("pooling", ["mean", "cls", "first"])
+@pytest.mark.parametrize("pooling", POOLINGS)
 def test_every_pooling_rule_is_served(client: TestClient, pooling: str) -> None:
     upload(client, "t", prompt_bytes(random_spec(32, pooling=pooling)))
     r = classify(client, "t", TEXTS)

@@ -40,7 +40,13 @@ def reference_logits(backbone: Backbone, spec: TaskSpec, text: str) -> torch.Ten
         first = hidden[0] if pooler is None else pooler[0]
         if spec.pooler_weight is not None and spec.pooler_bias is not None:  # the task's own
             first = torch.tanh(spec.pooler_weight @ hidden[0] + spec.pooler_bias)
-        pooled = {"mean": hidden[m:].mean(0), "cls": hidden[m], "first": first}[spec.pooling]
+        mean = hidden[m:].mean(0)
+        pooled = {
+            "mean": mean,
+            "mean-normalized": mean / mean.norm(),
+            "cls": hidden[m],
+            "first": first,
+        }[spec.pooling]
         return spec.head_weight @ pooled + spec.head_bias
 
 
@@ -52,14 +58,15 @@ def engine(tiny_backbone: Backbone) -> Engine:
 def make_tasks(
     engine: Engine, count: int, seed: int = 0
 ) -> tuple[list[TaskSpec], list[DeviceTask]]:
-    """Every third task pools `first`; every sixth has its own pooler (a RoBERTa-style head)."""
+    """Every third task pools `first`, every sixth has its own pooler (a RoBERTa-style head); the
+    others pool `cls`, `mean` and `mean-normalized`."""
     rng = random.Random(seed)
     specs = [
         random_spec(
             engine.backbone.hidden_size,
             prompt_len=rng.choice([1, 3, 8, 20, 40]),
             num_labels=rng.choice([2, 3, 7]),
-            pooling=("mean", "cls", "first")[i % 3],
+            pooling=("mean", "cls", "first", "mean-normalized", "cls", "first")[i % 6],
             seed=seed + i,
         )
         for i in range(count)
@@ -154,3 +161,18 @@ def test_prompt_and_text_fill_the_position_limit(engine: Engine) -> None:
     long_logits, short_logits = engine.forward([Row(ids, task), short])
     assert (short_logits - engine.forward([short])[0]).abs().max().item() <= TOLERANCE
     assert torch.isfinite(long_logits).all()
+
+
+def test_mean_normalized_pools_the_mean_at_unit_length(engine: Engine) -> None:
+    """The same prompt pooled `mean` and `mean-normalized`: one direction, the second of length 1,
+    whatever the text's length."""
+    plain = random_spec(engine.backbone.hidden_size, prompt_len=4, seed=3)
+    unit = TaskSpec(**{**plain.__dict__, "pooling": "mean-normalized"})
+    tasks = [engine.to_device(spec, name, 1) for spec, name in ((plain, "a"), (unit, "b"))]
+    ids = [tokenize(engine, text) for text in TEXTS]
+    rows = [Row(i, task) for task in tasks for i in ids]  # both tasks in one batch
+    pooled = engine.pooled(rows)
+    means, units = pooled[: len(ids)], pooled[len(ids) :]
+    assert torch.allclose(units.norm(dim=-1), torch.ones(len(ids)), atol=1e-5)
+    assert torch.allclose(units, means / means.norm(dim=-1, keepdim=True), atol=1e-5)
+    assert means.norm(dim=-1).std() > 0.01  # the plain means' lengths do differ

@@ -88,7 +88,13 @@ def reference_logits(backbone: Backbone, spec: TaskSpec, input_ids: list[int]) -
         if spec.pooler_weight is not None and spec.pooler_bias is not None:  # the task's own
             dense, bias = spec.pooler_weight.to(device), spec.pooler_bias.to(device)
             first = torch.tanh(dense @ hidden[0] + bias)
-        pooled = {"mean": hidden[m:].mean(0), "cls": hidden[m], "first": first}[spec.pooling]
+        mean = hidden[m:].mean(0)
+        pooled = {
+            "mean": mean,
+            "mean-normalized": mean / mean.norm(),
+            "cls": hidden[m],
+            "first": first,
+        }[spec.pooling]
         return (spec.head_weight.to(device) @ pooled + spec.head_bias.to(device)).cpu()
 
 
@@ -132,7 +138,7 @@ def random_tasks(engine: Engine, count: int, seed: int) -> list[TaskSpec]:
         labels = tuple(f"l{j}" for j in range(2 + i % 5))
         prompt = vocab[torch.randint(0, vocab.shape[0], (20,), generator=generator)]  # [20, d]
         head = torch.randn(len(labels), hidden, generator=generator) / hidden**0.5 * 8  # [L, d]
-        pooling = POOLINGS[i % 3]
+        pooling = POOLINGS[i % len(POOLINGS)]
         specs.append(TaskSpec(prompt, head, torch.zeros(len(labels)), labels, pooling))
     return specs
 

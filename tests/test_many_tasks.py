@@ -14,6 +14,7 @@ from app.backbone import Backbone
 from app.engine import Row
 from app.metrics import Metrics
 from app.settings import Settings
+from app.task import POOLINGS
 from tests.helpers import random_spec
 
 TASKS = 2000
@@ -45,7 +46,7 @@ def write_tasks(root: Path, backbone: Backbone) -> None:
             backbone.hidden_size,
             prompt_len=rng.randint(1, 16),
             num_labels=rng.randint(2, 5),
-            pooling=rng.choice(["mean", "cls", "first"]),
+            pooling=rng.choice(POOLINGS),
             seed=i,
         )
         (root / f"task-{i:04d}").mkdir(parents=True)

@@ -156,7 +156,7 @@ def test_exported_config_is_what_peft_reads(tiny_backbone: Backbone, tmp_path: P
     assert "id2label" in (out / "README.md").read_text()
 
 
-@pytest.mark.parametrize("pooling", ["mean", "cls"])
+@pytest.mark.parametrize("pooling", ["mean", "cls", "mean-normalized"])
 def test_export_refuses_poolings_peft_cannot_express(tiny_backbone: Backbone, pooling: str) -> None:
     spec = random_spec(32, pooling=pooling)
     with pytest.raises(InvalidPrompt, match=f"pools '{pooling}', which PEFT cannot express"):

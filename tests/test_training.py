@@ -11,6 +11,7 @@ import torch
 
 from app.backbone import Backbone
 from app.engine import Engine, Row
+from app.task import POOLINGS
 from app.training import data
 from app.training.config import TrainConfig
 from app.training.evaluate import predict_local
@@ -198,7 +199,7 @@ def test_dropout_and_label_smoothing_train_deterministically_and_leave_the_backb
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-@pytest.mark.parametrize("pooling", ["mean", "cls", "first"])
+@pytest.mark.parametrize("pooling", POOLINGS)
 def test_the_training_forward_is_the_serving_forward(
     pooling: str, trainer_backbone: Backbone
 ) -> None:

@@ -31,7 +31,7 @@ from app.prompt_cache import PromptCache
 from app.registry import Registry
 from app.service import ClassifyService
 from app.settings import Settings
-from app.task import TaskSpec
+from app.task import POOLINGS, TaskSpec
 from app.tokenize import TextTokenizer
 from app.upload_check import ComputesCheck
 
@@ -212,7 +212,7 @@ def warm_up_rows(service: ClassifyService) -> list[Row]:
     hidden = engine.backbone.hidden_size
     ids = service.tokenizer(["warming up the backbone"], max_tokens=32)[0].input_ids
     rows = []
-    for pooling in ("mean", "cls", "first"):
+    for pooling in POOLINGS:
         spec = TaskSpec(
             torch.zeros(4, hidden), torch.zeros(2, hidden), torch.zeros(2), ("a", "b"), pooling
         )
