@@ -78,5 +78,18 @@ GRID: dict[str, list[str]] = {
         *["--prompt-len", "20", "--prompt-lr", "1e-2", "--head-lr", "1e-3", "--probe-l2", "3e-3"],
         *["--weight-decay", "0.1", "--batch-size", "16"],
     ],
+    # Sixth (2026-11-27, recipes/normalized-cpu.json): spam's and intent's version 5 recipes with
+    # pooling mean-normalized (unit-length means, the backbone's own sentence embedding) and the
+    # head's settings rescaled for features s times shorter (s: the raw means' average length over
+    # the training rows, 4.114 and 5.433): --probe-l2 / s^2, --head-lr * s, --weight-decay / s.
+    "m5-lr1e-2-l2-wd-bs16-norm": [
+        *["--prompt-len", "5", "--prompt-lr", "1e-2", "--head-lr", "4.1e-3"],
+        *["--probe-l2", "1.8e-4", "--weight-decay", "0.024", "--batch-size", "16"],
+        *["--pooling", "mean-normalized"],
+    ],
+    "m5-lr1e-2-bs16-norm": [
+        *["--prompt-len", "5", "--prompt-lr", "1e-2", "--head-lr", "5.4e-3"],
+        *["--probe-l2", "3.4e-6", "--batch-size", "16", "--pooling", "mean-normalized"],
+    ],
 }
 COMMON = ["--init", "labels", "--pooling", "mean", "--batch-size", "32", "--seed", "0"]
