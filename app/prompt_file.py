@@ -3,8 +3,9 @@
 Tensors: ``prompt`` [m, d], ``head.weight`` [L, d], ``head.bias`` [L] (float32, float16 or bf16);
 optionally ``pooler.weight`` [d, d] and ``pooler.bias`` [d], a task's own pooler (app/task.py).
 Metadata (all strings): ``labels`` (JSON list, required unless given at upload), ``pooling``
-(mean|cls|first, default mean), ``backbone`` and ``backbone_fingerprint`` (checked when present),
-``description``, ``metrics`` (JSON object). The registry adds ``task``, ``version``, ``created``.
+(mean|mean-normalized|cls|first, default mean), ``backbone`` and ``backbone_fingerprint``
+(checked when present), ``description``, ``metrics`` (JSON object). The registry adds ``task``,
+``version``, ``created``.
 """
 
 from __future__ import annotations
