@@ -40,14 +40,15 @@ def reference_logits(backbone: Backbone, spec: TaskSpec, text: str) -> torch.Ten
         first = hidden[0] if pooler is None else pooler[0]
         if spec.pooler_weight is not None and spec.pooler_bias is not None:  # the task's own
             first = torch.tanh(spec.pooler_weight @ hidden[0] + spec.pooler_bias)
-        mean = hidden[m:].mean(0)
-        pooled = {
-            "mean": mean,
-            "mean-normalized": mean / mean.norm(),
-            "cls": hidden[m],
-            "first": first,
-        }[spec.pooling]
+        pooled = reference_pool(spec.pooling, hidden, m, first)
         return spec.head_weight @ pooled + spec.head_bias
+
+
+def reference_pool(pooling: str, hidden: torch.Tensor, m: int, first: torch.Tensor) -> torch.Tensor:
+    """One input's pooled output [d] from its hidden states [m + n, d], written out per rule."""
+    mean = hidden[m:].mean(0)
+    rules = {"mean": mean, "mean-normalized": mean / mean.norm(), "cls": hidden[m], "first": first}
+    return rules[pooling]
 
 
 @pytest.fixture(scope="module")

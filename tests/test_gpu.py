@@ -36,7 +36,7 @@ from app.settings import DEFAULT_BACKBONE, Settings
 from app.task import POOLINGS, TaskSpec
 from tests.conftest import wait_ready
 from tests.helpers import classify, prompt_bytes, random_spec, upload
-from tests.test_engine import TEXTS, make_tasks, tokenize
+from tests.test_engine import TEXTS, make_tasks, reference_pool, tokenize
 
 DEVICE = os.environ.get("PROMPTSERVE_GPU_TEST_DEVICE", "cuda")
 TOLERANCE = 1e-4  # fp32, as the acceptance bar says
@@ -88,13 +88,7 @@ def reference_logits(backbone: Backbone, spec: TaskSpec, input_ids: list[int]) -
         if spec.pooler_weight is not None and spec.pooler_bias is not None:  # the task's own
             dense, bias = spec.pooler_weight.to(device), spec.pooler_bias.to(device)
             first = torch.tanh(dense @ hidden[0] + bias)
-        mean = hidden[m:].mean(0)
-        pooled = {
-            "mean": mean,
-            "mean-normalized": mean / mean.norm(),
-            "cls": hidden[m],
-            "first": first,
-        }[spec.pooling]
+        pooled = reference_pool(spec.pooling, hidden, m, first)
         return (spec.head_weight.to(device) @ pooled + spec.head_bias.to(device)).cpu()
 
 
