@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -144,44 +144,71 @@ def margins_of(engine: Engine, spec: TaskSpec, texts: list[str]) -> list[float]:
     return (logits[:, 1] - logits[:, 0]).tolist()
 
 
+def add_fold_args(parser: argparse.ArgumentParser) -> None:
+    """The options of a cross-fitting run: which task and file, the folds, where work goes."""
+    parser.add_argument("--task", required=True, choices=sorted(TASKS))
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--file", type=Path, required=True, help="the trained prompt file")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--json", type=Path)
+
+
+@dataclass(frozen=True)
+class FoldRun:
+    """A trained file's recorded command, its task's training rows and each row's fold."""
+
+    spec: TaskSpec
+    recorded: str
+    rows: list[str]
+    records: list[dict[str, str]]
+    fold: list[int]
+
+    @classmethod
+    def start(cls, args: argparse.Namespace, backbone: Any) -> FoldRun:
+        args.work.mkdir(parents=True, exist_ok=True)
+        spec, metadata = decode(args.file.read_bytes(), backbone.identity)
+        recorded = json.loads(metadata["metrics"])["training"]["command"]
+        train_file = args.data / TASKS[args.task].dataset / "train.jsonl"
+        rows = train_file.read_text().splitlines(keepends=True)
+        records = [json.loads(row) for row in rows]
+        fold = deal_folds([r["label"] for r in records], args.folds, args.seed)
+        return cls(spec, recorded, rows, records, fold)
+
+    def describe(self, args: argparse.Namespace) -> dict[str, Any]:
+        return {
+            "task": args.task,
+            "from_file": args.file.name,
+            "folds": args.folds,
+            "seed": args.seed,
+            "fold_command": shlex.join(["promptserve", *fold_command(self.recorded, FOLD, OUT)]),
+            "rows": len(self.rows),
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--task", required=True, choices=sorted(TASKS))
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--file", type=Path, required=True, help="the trained prompt file")
+    add_fold_args(parser)
     parser.add_argument("--out", type=Path, required=True, help="the calibrated file")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--min-gain", type=int, default=2, help="out-of-fold rows (default 2)")
-    parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    args.work.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
     backbone = load_backbone(DEFAULT_BACKBONE)
-    spec, metadata = decode(args.file.read_bytes(), backbone.identity)
+    run = FoldRun.start(args, backbone)
+    spec = run.spec
     if len(spec.labels) != 2:
         raise SystemExit(f"{args.task} has {len(spec.labels)} labels; this recipe is for two")
-    recorded = json.loads(metadata["metrics"])["training"]["command"]
-    train_file = args.data / TASKS[args.task].dataset / "train.jsonl"
-    rows = train_file.read_text().splitlines(keepends=True)
-    records = [json.loads(row) for row in rows]
-    fold = deal_folds([r["label"] for r in records], args.folds, args.seed)
-    train_folds(args, recorded, rows, fold)
+    train_folds(args, run.recorded, run.rows, run.fold)
 
-    margins, positive = out_of_fold(args.work, backbone, spec, records, fold)
+    margins, positive = out_of_fold(args.work, backbone, spec, run.records, run.fold)
     delta, best, at_zero = choose_delta(margins, positive)
     record: dict[str, Any] = {
-        "task": args.task,
-        "from_file": args.file.name,
-        "folds": args.folds,
-        "seed": args.seed,
-        "fold_command": shlex.join(["promptserve", *fold_command(recorded, FOLD, OUT)]),
-        "rows": len(rows),
+        **run.describe(args),
         "delta": round(delta, 4),
         "out_of_fold_correct": best,
         "out_of_fold_correct_at_0": at_zero,

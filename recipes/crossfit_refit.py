@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -42,8 +41,7 @@ from app.engine import Engine  # noqa: E402
 from app.prompt_file import decode  # noqa: E402
 from app.settings import DEFAULT_BACKBONE  # noqa: E402
 from app.training.evaluate import served_features  # noqa: E402
-from recipes.calibrate_bias import FOLD, OUT, deal_folds, fold_command, train_folds  # noqa: E402
-from recipes.tasks import TASKS  # noqa: E402
+from recipes.calibrate_bias import FoldRun, add_fold_args, train_folds  # noqa: E402
 
 
 def refit_folds(args: argparse.Namespace) -> None:
@@ -85,33 +83,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--task", required=True, choices=sorted(TASKS))
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--file", type=Path, required=True, help="the trained prompt file")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--json", type=Path)
+    add_fold_args(parser)
     args = parser.parse_args()
-    args.work.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
     backbone = load_backbone(DEFAULT_BACKBONE)
-    _, metadata = decode(args.file.read_bytes(), backbone.identity)
-    recorded = json.loads(metadata["metrics"])["training"]["command"]
-    rows = (args.data / TASKS[args.task].dataset / "train.jsonl").read_text().splitlines(True)
-    records = [json.loads(row) for row in rows]
-    fold = deal_folds([r["label"] for r in records], args.folds, args.seed)
-    train_folds(args, recorded, rows, fold)
+    run = FoldRun.start(args, backbone)
+    train_folds(args, run.recorded, run.rows, run.fold)
     refit_folds(args)
+    records, fold = run.records, run.fold
     record = {
-        "task": args.task,
-        "from_file": args.file.name,
-        "folds": args.folds,
-        "seed": args.seed,
-        "fold_command": shlex.join(["promptserve", *fold_command(recorded, FOLD, OUT)]),
-        "rows": len(rows),
+        **run.describe(args),
         "trained_correct": correct_out_of_fold(args.work, "", backbone, records, fold),
         "refit_correct": correct_out_of_fold(args.work, "-refit", backbone, records, fold),
         "seconds": round(time.perf_counter() - started, 1),
