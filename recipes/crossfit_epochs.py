@@ -35,7 +35,7 @@ from app.settings import DEFAULT_BACKBONE  # noqa: E402
 from recipes.calibrate_bias import FoldRun, add_fold_args, fold_command  # noqa: E402
 
 # the trainer's log lines: "warm start: accuracy A ..." and "epoch N: loss ... accuracy A ..."
-SCORED = re.compile(r"(?:warm start|epoch (\d+)):.*? accuracy ([0-9.]+)")
+SCORED = re.compile(r"trainer: (?:warm start|epoch (\d+)):.*? accuracy ([0-9.]+)")
 
 
 def epoch_accuracies(log: str) -> dict[int, float]:
