@@ -1,0 +1,75 @@
+"""The probe baseline cross-fitted on a task's training rows: how many it gets right unseen.
+
+    python bench/baselines/probe_crossfit.py --tasks spam [--folds 5] [--precision bf16]
+
+Same folds as recipes/crossfit_epochs.py and recipes/crossfit_refit.py (stratified, seeded:
+recipes/calibrate_bias.deal_folds), so its count compares row for row with theirs. In each fold
+the probe is made exactly as probe.py makes it on the whole train split: L2 chosen on a seeded
+10 % validation split of the fold's training rows, then fitted on all of them; it then scores
+the held-out fold. The embeddings are computed once (they do not depend on the fold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from probe import Embedder
+from run_env import (
+    add_common_args,
+    backbone_path,
+    choose_device,
+    cpu_threads,
+    device_name,
+    write_results,
+)
+from task_data import load_task, parse_tasks
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from app.training.logreg import fit, select_l2  # noqa: E402
+from recipes.calibrate_bias import deal_folds  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--folds", type=int, default=5)
+    args = parser.parse_args()
+    device = choose_device(args.device)
+    embedder = Embedder(backbone_path(args.backbone), device, args.precision, 0)
+    results: dict[str, Any] = {
+        "baseline": "logistic-regression probe, cross-fitted on the training rows",
+        "folds": args.folds,
+        "seed": args.seed,
+        "autocast": str(embedder.dtype) if embedder.dtype else "none (fp32)",
+        "device_name": device_name(device),
+        "tasks": {},
+    }
+    for name in parse_tasks(args.tasks):
+        data = load_task(name, args.data_dir, args.limit, args.seed)
+        train, names = data.train, data.labels
+        features, targets = embedder(train.texts), torch.tensor(train.label_ids, device=device)
+        labels = [names[i] for i in train.label_ids]
+        fold = torch.tensor(deal_folds(labels, args.folds, args.seed), device=device)
+        correct, by_fold = 0, []
+        for k in range(args.folds):
+            seen, unseen = fold != k, fold == k
+            with cpu_threads(device, 1):
+                l2, _ = select_l2(features[seen], targets[seen], len(names), args.seed)
+                model = fit(features[seen], targets[seen], len(names), l2)
+            predicted = torch.tensor(model.predict(features[unseen]), device=device)
+            right = int((predicted == targets[unseen]).sum())
+            print(f"{name} fold {k}: L2 {l2:.0e}, {right} of {int(unseen.sum())} right")
+            correct += right
+            by_fold.append({"l2": l2, "correct": right, "rows": int(unseen.sum())})
+        print(f"{name}: {correct} of {len(train.texts)} training rows right out of fold")
+        results["tasks"][name] = {"correct": correct, "rows": len(train.texts), "folds": by_fold}
+        write_results(args.out, results)
+
+
+if __name__ == "__main__":
+    main()
