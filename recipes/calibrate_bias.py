@@ -188,6 +188,13 @@ class FoldRun:
         }
 
 
+def report(record: dict[str, Any], path: Path | None) -> None:
+    """The run's record on stdout, and in `path` (`--json`) when given."""
+    print(json.dumps(record, indent=1), flush=True)
+    if path:
+        path.write_text(json.dumps(record, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -216,7 +223,7 @@ def main() -> None:
         "seconds": round(time.perf_counter() - started, 1),
     }
     record["passes"] = best - at_zero >= args.min_gain
-    print(json.dumps(record, indent=1), flush=True)
+    report(record, args.json)
     if record["passes"]:
         shifted = spec.head_bias.clone()
         shifted[1] += delta
@@ -225,8 +232,6 @@ def main() -> None:
         )
         write_atomic(args.out, encode(calibrated, backbone.identity))
         print(f"wrote {args.out}", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

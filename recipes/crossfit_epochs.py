@@ -17,7 +17,6 @@ Nothing here reads the test split; nothing is written but the work directory and
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.backbone import load_backbone  # noqa: E402
 from app.settings import DEFAULT_BACKBONE  # noqa: E402
-from recipes.calibrate_bias import FoldRun, add_fold_args, fold_command  # noqa: E402
+from recipes.calibrate_bias import FoldRun, add_fold_args, fold_command, report  # noqa: E402
 
 # the trainer's log lines: "warm start: accuracy A ..." and "epoch N: loss ... accuracy A ..."
 SCORED = re.compile(r"trainer: (?:warm start|epoch (\d+)):.*? accuracy ([0-9.]+)")
@@ -93,9 +92,7 @@ def main() -> None:
         "correct_by_fold": by_fold,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    print(json.dumps(record, indent=1), flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(record, indent=1) + "\n")
+    report(record, args.json)
 
 
 if __name__ == "__main__":

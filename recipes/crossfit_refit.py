@@ -23,7 +23,6 @@ Nothing here reads the test split, and nothing is written but the work directory
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from app.engine import Engine  # noqa: E402
 from app.prompt_file import decode  # noqa: E402
 from app.settings import DEFAULT_BACKBONE  # noqa: E402
 from app.training.evaluate import served_features  # noqa: E402
-from recipes.calibrate_bias import FoldRun, add_fold_args, train_folds  # noqa: E402
+from recipes.calibrate_bias import FoldRun, add_fold_args, report, train_folds  # noqa: E402
 
 
 def refit_folds(args: argparse.Namespace) -> None:
@@ -98,9 +97,7 @@ def main() -> None:
         "refit_correct": correct_out_of_fold(args.work, "-refit", backbone, records, fold),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    print(json.dumps(record, indent=1), flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(record, indent=1) + "\n")
+    report(record, args.json)
 
 
 if __name__ == "__main__":
