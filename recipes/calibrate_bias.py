@@ -7,7 +7,8 @@
 A trained head puts its boundary where the training loss did, which on an imbalanced task can
 lean towards the common label. This recipe measures that lean on rows no model saw:
 
-1. The training file is dealt into `--folds` folds, stratified by label (seeded).
+1. The training file is dealt into `--folds` folds, stratified by label (seeded), a repeated
+   text's rows always in one fold.
 2. For each fold, the file's own recorded training command (same flags and seed, one torch
    thread per job, `--jobs` at once) trains on the other folds.
 3. Each fold's rows are scored as served (the engine, the serving precision): the margin
@@ -47,20 +48,26 @@ from app.prompt_file import decode, encode  # noqa: E402
 from app.settings import DEFAULT_BACKBONE  # noqa: E402
 from app.task import TaskSpec  # noqa: E402
 from app.training.evaluate import served_features  # noqa: E402
+from app.training.groups import members, text_groups  # noqa: E402
 from recipes.tasks import TASKS  # noqa: E402
 
 FOLD, OUT = Path("FOLD.jsonl"), Path("OUT.safetensors")  # placeholders in the record
 
 
-def deal_folds(labels: list[str], folds: int, seed: int) -> list[int]:
-    """Each row's fold: every label's rows shuffled (seeded) and dealt round-robin."""
+def deal_folds(labels: list[str], texts: list[str], folds: int, seed: int) -> list[int]:
+    """Each row's fold: every label's distinct texts shuffled (seeded) and dealt round-robin, each
+    text's rows with it (app.training.groups: a repeated text is never both seen and unseen).
+    With no repeated text this is every label's rows shuffled and dealt."""
     assignment = [0] * len(labels)
+    groups = text_groups(texts)
+    rows_of = members(groups)
     rng = random.Random(seed)
     for label in sorted(set(labels)):
-        rows = [i for i, name in enumerate(labels) if name == label]
-        rng.shuffle(rows)
-        for position, row in enumerate(rows):
-            assignment[row] = position % folds
+        firsts = [rows[0] for rows in rows_of if labels[rows[0]] == label]  # a text's first row
+        rng.shuffle(firsts)
+        for position, first in enumerate(firsts):
+            for row in rows_of[groups[first]]:
+                assignment[row] = position % folds
     return assignment
 
 
@@ -174,7 +181,8 @@ class FoldRun:
         train_file = args.data / TASKS[args.task].dataset / "train.jsonl"
         rows = train_file.read_text().splitlines(keepends=True)
         records = [json.loads(row) for row in rows]
-        fold = deal_folds([r["label"] for r in records], args.folds, args.seed)
+        labels, texts = [r["label"] for r in records], [r["text"] for r in records]
+        fold = deal_folds(labels, texts, args.folds, args.seed)
         return cls(spec, recorded, rows, records, fold)
 
     def describe(self, args: argparse.Namespace) -> dict[str, Any]:

@@ -2,22 +2,33 @@
 
     python recipes/split.py TRAIN.jsonl OUT_DIR [--fraction 0.1] [--seed 0]
 
-Writes OUT_DIR/train.jsonl and OUT_DIR/val.jsonl; the test split is never looked at.
+Writes OUT_DIR/train.jsonl and OUT_DIR/val.jsonl; the test split is never looked at. The split is
+by distinct text, as the data's own test splits are: a text repeated in the file has all its rows
+on one side (app.training.groups), so validation never scores a text that training saw. With no
+repeated text it is the same split as shuffling the rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.training.groups import members, text_groups  # noqa: E402
 
 
 def split(source: Path, out_dir: Path, fraction: float, seed: int) -> tuple[int, int]:
     lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
-    order = list(range(len(lines)))
+    groups = members(text_groups([json.loads(line)["text"] for line in lines]))
+    order = list(range(len(groups)))
     random.Random(seed).shuffle(order)
-    cut = max(1, round(len(lines) * fraction))
-    val, train = sorted(order[:cut]), sorted(order[cut:])
+    cut = max(1, round(len(groups) * fraction))
+    val = sorted(row for g in order[:cut] for row in groups[g])
+    train = sorted(row for g in order[cut:] for row in groups[g])
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "train.jsonl").write_text("".join(lines[i] + "\n" for i in train), "utf-8")
     (out_dir / "val.jsonl").write_text("".join(lines[i] + "\n" for i in val), "utf-8")

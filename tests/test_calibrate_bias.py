@@ -11,13 +11,27 @@ from recipes.calibrate_bias import choose_delta, deal_folds, fold_command
 
 def test_folds_are_stratified_seeded_and_cover_every_row() -> None:
     labels = ["ham"] * 87 + ["spam"] * 13
-    fold = deal_folds(labels, 5, seed=0)
-    assert fold == deal_folds(labels, 5, seed=0)
-    assert fold != deal_folds(labels, 5, seed=1)
+    texts = [f"message {i}" for i in range(100)]
+    fold = deal_folds(labels, texts, 5, seed=0)
+    assert fold == deal_folds(labels, texts, 5, seed=0)
+    assert fold != deal_folds(labels, texts, 5, seed=1)
     for k in range(5):
         spam = sum(1 for f, label in zip(fold, labels, strict=True) if f == k and label == "spam")
         assert spam in (2, 3)  # 13 spam rows dealt over 5 folds
         assert 19 <= fold.count(k) <= 21
+
+
+def test_a_repeated_text_is_dealt_whole_and_a_fold_never_sees_its_own_rows() -> None:
+    # spam campaigns repeat: 10 spam texts sent 3 times each, beside 60 distinct ham texts
+    texts = [f"ham {i}" for i in range(60)] + [f"spam {i % 10}" for i in range(30)]
+    labels = ["ham"] * 60 + ["spam"] * 30
+    fold = deal_folds(labels, texts, 5, seed=0)
+    by_text: dict[str, set[int]] = {}
+    for text, k in zip(texts, fold, strict=True):
+        by_text.setdefault(text, set()).add(k)
+    assert all(len(folds) == 1 for folds in by_text.values())
+    for k in range(5):  # stratified by distinct text: 2 spam texts (6 rows) in every fold
+        assert sum(1 for t, f in zip(texts, fold, strict=True) if f == k and "spam" in t) == 6
 
 
 def test_no_shift_when_zero_is_already_best() -> None:

@@ -42,16 +42,16 @@ def test_folded_head_gives_the_standardised_models_logits() -> None:
 
 def test_cross_validation_scores_every_row_once_and_prefers_the_stronger_tie() -> None:
     features, labels = blobs(300, seed=1, spread=0.3)  # separable: every L2 scores 1.0 ...
-    l2, scores = cross_validate_l2(features, labels, 3, folds=5, seed=0, grid=[1e-4, 1e-2])
+    l2, scores = cross_validate_l2(features, labels, 3, 5, 0, list(range(300)), [1e-4, 1e-2])
     assert scores == {"1e-02": 1.0, "1e-04": 1.0}
     assert l2 == 1e-2  # ... and the stronger penalty wins the tie
     noisy, noisy_labels = blobs(300, seed=2, spread=4.0)
-    _, noisy_scores = cross_validate_l2(noisy, noisy_labels, 3, folds=4, seed=0, grid=[10.0])
+    _, noisy_scores = cross_validate_l2(noisy, noisy_labels, 3, 4, 0, list(range(300)), [10.0])
     # each row counted once: accuracy is a multiple of 1/rows, well above chance, below perfect
     assert round(noisy_scores["1e+01"] * 300) == pytest.approx(noisy_scores["1e+01"] * 300)
     assert 0.4 < noisy_scores["1e+01"] < 1.0
     with pytest.raises(ValueError, match="folds"):
-        cross_validate_l2(features, labels, 3, folds=1, seed=0)
+        cross_validate_l2(features, labels, 3, 1, 0, list(range(300)))
 
 
 def test_refit_keeps_the_prompt_and_serves_the_head_it_fitted(tiny_backbone: Backbone) -> None:

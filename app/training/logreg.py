@@ -1,12 +1,15 @@
 """Multinomial logistic regression with an L2 penalty, fitted full-batch with L-BFGS, and the choice
 of the penalty on rows held out from the training rows (never the test split): one validation
-split (`select_l2`) or k folds (`cross_validate_l2`)."""
+split (`select_l2`) or k folds (`cross_validate_l2`). Rows that repeat a text are held out together
+(app.training.groups)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+
+from app.training.groups import group_folds, held_out_split
 
 # L2 strengths tried: 1e-6 ... 1, half a decade apart (penalty on the mean loss: l2/2 * |W|^2)
 L2_GRID = [10.0 ** (exponent / 2) for exponent in range(-12, 1)]
@@ -79,27 +82,21 @@ def fit(
     return LogisticModel(weight.detach(), bias.detach(), mean, scale)
 
 
-def validation_split(rows: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(fit indices, validation indices): a seeded random `fraction` of the rows held out."""
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(rows, generator=generator)
-    held_out = max(1, round(rows * fraction))
-    return order[held_out:], order[:held_out]
-
-
 def select_l2(
     features: torch.Tensor,
     label_ids: torch.Tensor,
     num_labels: int,
     seed: int,
+    groups: list[int],
     val_fraction: float = 0.1,
 ) -> tuple[float, dict[str, float]]:
     """The grid's L2 with the best validation accuracy (ties: the stronger penalty), and all scores.
+    `groups` is each row's text group (app.training.groups.text_groups): whole groups are held out.
 
     The grid is walked from the strongest penalty down, each fit starting from the previous one's
     solution: the weakly regularised fits, slow from zero, then take few iterations.
     """
-    fit_rows, val_rows = validation_split(len(label_ids), val_fraction, seed)
+    fit_rows, val_rows = held_out_split(groups, val_fraction, seed)
     fit_rows, val_rows = fit_rows.to(features.device), val_rows.to(features.device)
     scores: dict[str, float] = {}
     best_l2, best_accuracy = L2_GRID[-1], -1.0
@@ -120,14 +117,13 @@ def cross_validate_l2(
     num_labels: int,
     folds: int,
     seed: int,
+    groups: list[int],
     grid: list[float] | None = None,
 ) -> tuple[float, dict[str, float]]:
     """The L2 with the best k-fold accuracy over all the rows (ties: the stronger penalty), and
-    every L2's k-fold accuracy. Each row is scored once, by the fit that did not see it."""
-    if not 2 <= folds <= len(label_ids):
-        raise ValueError(f"{folds} folds for {len(label_ids)} rows: need 2 <= folds <= rows")
-    generator = torch.Generator().manual_seed(seed)
-    parts = torch.randperm(len(label_ids), generator=generator).to(features.device).chunk(folds)
+    every L2's k-fold accuracy. Each row is scored once, by the fit that did not see it; `groups`
+    (each row's text group) keeps a text's rows in one fold."""
+    parts = [part.to(features.device) for part in group_folds(groups, folds, seed)]
     scores: dict[str, float] = {}
     best_l2, best_accuracy = -1.0, -1.0
     starts: list[LogisticModel | None] = [None] * folds

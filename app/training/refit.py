@@ -7,7 +7,8 @@ it ends with. Here the prompt stays exactly as trained and the head is fitted ag
 - every given row is embedded once through the serving engine (same tokenizer cut, precision and
   pooling the server uses);
 - a multinomial logistic regression is fitted to those features, with its L2 penalty chosen by
-  k-fold cross-validation over all the rows, then fitted once on all of them.
+  k-fold cross-validation over all the rows (a repeated text's rows in one fold), then fitted
+  once on all of them.
 
 No gradient goes through the backbone, so it takes a minute on a CPU. It also teaches an existing
 task from more labelled rows without training its prompt again.
@@ -25,6 +26,7 @@ from app.engine import Engine
 from app.task import TaskSpec
 from app.training import data
 from app.training.evaluate import served_features
+from app.training.groups import text_groups
 from app.training.logreg import cross_validate_l2, fit
 
 
@@ -64,7 +66,8 @@ def refit_head(
     index = {label: i for i, label in enumerate(spec.labels)}
     targets = torch.tensor([index[label] for label in dataset.labels])
     features = served_features(engine, spec, dataset.texts)  # [rows, hidden]
-    l2, scores = cross_validate_l2(features, targets, len(spec.labels), folds, seed)
+    groups = text_groups(dataset.texts)
+    l2, scores = cross_validate_l2(features, targets, len(spec.labels), folds, seed, groups)
     weight, bias = fit(features, targets, len(spec.labels), l2).folded()
     new_spec = replace(spec, head_weight=weight, head_bias=bias)
     seconds = time.perf_counter() - started

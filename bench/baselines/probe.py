@@ -5,8 +5,8 @@
 Each text is embedded once (mean of the real tokens' outputs, L2-normalised, as
 sentence-transformers does for all-MiniLM-L6-v2); a multinomial logistic regression (L2, full-batch
 L-BFGS, standardised features) is fitted on the train split, its L2 strength chosen on a seeded
-10 % validation split carved from train, then refitted on all of train and scored once on the eval
-split.
+10 % validation split carved from train (whole texts: a repeated text's rows stay on one side),
+then refitted on all of train and scored once on the eval split.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from sentence_embed import embed, load_encoder, max_seq_length, normalizes
 from task_data import load_task, parse_tasks
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from app.training.groups import text_groups
 from app.training.logreg import fit, select_l2
 
 log = logging.getLogger("probe")
@@ -70,7 +71,8 @@ def run_task(name: str, args: argparse.Namespace, embedder: Embedder) -> dict[st
     with stopwatch(device, seconds, "embed_train_s"):
         train_x = embedder(data.train.texts)  # [train rows, hidden]
     with stopwatch(device, seconds, "select_l2_s"), cpu_threads(device, 1):
-        l2, validation = select_l2(train_x, train_y, len(data.labels), args.seed)
+        groups = text_groups(data.train.texts)
+        l2, validation = select_l2(train_x, train_y, len(data.labels), args.seed, groups)
     with stopwatch(device, seconds, "fit_s"), cpu_threads(device, 1):
         model = fit(train_x, train_y, len(data.labels), l2)
     with stopwatch(device, seconds, "eval_s"):

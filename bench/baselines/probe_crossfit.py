@@ -2,11 +2,12 @@
 
     python bench/baselines/probe_crossfit.py --tasks spam [--folds 5] [--precision bf16]
 
-Same folds as recipes/crossfit_epochs.py and recipes/crossfit_refit.py (stratified, seeded:
-recipes/calibrate_bias.deal_folds), so its count compares row for row with theirs. In each fold
-the probe is made exactly as probe.py makes it on the whole train split: L2 chosen on a seeded
-10 % validation split of the fold's training rows, then fitted on all of them; it then scores
-the held-out fold. The embeddings are computed once (they do not depend on the fold).
+Same folds as recipes/crossfit_epochs.py and recipes/crossfit_refit.py (stratified, seeded, a
+repeated text's rows in one fold: recipes/calibrate_bias.deal_folds), so its count compares row
+for row with theirs. In each fold the probe is made exactly as probe.py makes it on the whole
+train split: L2 chosen on a seeded 10 % validation split of the fold's training rows (whole
+texts), then fitted on all of them; it then scores the held-out fold. The embeddings are
+computed once (they do not depend on the fold).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from task_data import load_task, parse_tasks
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from app.training.groups import text_groups  # noqa: E402
 from app.training.logreg import fit, select_l2  # noqa: E402
 from recipes.calibrate_bias import deal_folds  # noqa: E402
 
@@ -54,12 +56,13 @@ def main() -> None:
         train, names = data.train, data.labels
         features, targets = embedder(train.texts), torch.tensor(train.label_ids, device=device)
         labels = [names[i] for i in train.label_ids]
-        fold = torch.tensor(deal_folds(labels, args.folds, args.seed), device=device)
+        fold = torch.tensor(deal_folds(labels, train.texts, args.folds, args.seed), device=device)
         correct, by_fold = 0, []
         for k in range(args.folds):
             seen, unseen = fold != k, fold == k
             with cpu_threads(device, 1):
-                l2, _ = select_l2(features[seen], targets[seen], len(names), args.seed)
+                groups = text_groups([train.texts[i] for i in seen.nonzero().flatten().tolist()])
+                l2, _ = select_l2(features[seen], targets[seen], len(names), args.seed, groups)
                 model = fit(features[seen], targets[seen], len(names), l2)
             predicted = torch.tensor(model.predict(features[unseen]), device=device)
             right = int((predicted == targets[unseen]).sum())
