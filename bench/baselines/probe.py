@@ -1,6 +1,7 @@
 """Baseline 1 of issue 3: a logistic-regression probe on the frozen backbone's sentence embeddings.
 
     python bench/baselines/probe.py --out bench/baselines/results/probe.json [--tasks spam,intent]
+        [--predictions DIR]
 
 Each text is embedded once (mean of the real tokens' outputs, L2-normalised, as
 sentence-transformers does for all-MiniLM-L6-v2); a multinomial logistic regression (L2, full-batch
@@ -12,6 +13,7 @@ then refitted on all of train and scored once on the eval split.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from run_env import (
 )
 from scoring import accuracy, macro_f1
 from sentence_embed import embed, load_encoder, max_seq_length, normalizes
-from task_data import load_task, parse_tasks
+from task_data import TaskData, load_task, parse_tasks
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from app.training.groups import text_groups
@@ -77,6 +79,8 @@ def run_task(name: str, args: argparse.Namespace, embedder: Embedder) -> dict[st
         model = fit(train_x, train_y, len(data.labels), l2)
     with stopwatch(device, seconds, "eval_s"):
         predicted = model.predict(embedder(data.eval.texts))
+    if args.predictions:
+        write_predictions(args.predictions / f"{name}.jsonl", data, predicted)
     train_s = seconds["embed_train_s"] + seconds["select_l2_s"] + seconds["fit_s"]
     return {
         "accuracy": accuracy(predicted, data.eval.label_ids),
@@ -96,10 +100,23 @@ def run_task(name: str, args: argparse.Namespace, embedder: Embedder) -> dict[st
     }
 
 
+def write_predictions(path: Path, data: TaskData, predicted: list[int]) -> None:
+    """One JSON line per eval row, in file order: its text, true label and the probe's label
+    (bench/baselines/paired.py compares them with a task's, row by row)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = zip(data.eval.texts, data.eval.label_ids, predicted, strict=True)
+    lines = (
+        json.dumps({"text": t, "label": data.labels[y], "predicted": data.labels[p]}) + "\n"
+        for t, y, p in rows
+    )
+    path.write_text("".join(lines), encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser)
     parser.add_argument("--batch-size", type=int, default=0, help="embedding batch; 0: by device")
+    parser.add_argument("--predictions", type=Path, help="write DIR/<task>.jsonl: each eval row's")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.manual_seed(args.seed)
