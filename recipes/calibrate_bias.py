@@ -14,7 +14,9 @@ lean towards the common label. This recipe measures that lean on rows no model s
 3. Each fold's rows are scored as served (the engine, the serving precision): the margin
    logit(second label) - logit(first label).
 4. `choose_delta` picks the shift of the second label's bias that maximises out-of-fold accuracy
-   (the optimal interval nearest 0, its midpoint); it must beat no shift by `--min-gain` rows.
+   over the distinct texts, each counted once as the test and hidden splits count them (the
+   optimal interval nearest 0, its midpoint); it must beat no shift by `--min-gain` texts.
+   Every row's margin is kept in WORK/out-of-fold.jsonl.
 
 When the shift passes, `--out` gets the file with its bias shifted and the calibration recorded
 in its metrics (recipes/install.py registers it); otherwise nothing is written. Nothing here
@@ -145,6 +147,18 @@ def out_of_fold(
     return margins, positive
 
 
+def write_out_of_fold(
+    path: Path, spec: TaskSpec, records: list[dict[str, str]], margins: list[float]
+) -> None:
+    """Each training row with its out-of-fold margin and the label it implies (unshifted), one
+    JSON line each (bench/baselines/paired.py --ours-file reads them)."""
+    lines = (
+        json.dumps({**r, "predicted": spec.labels[int(m > 0)], "margin": m}) + "\n"
+        for r, m in zip(records, margins, strict=True)
+    )
+    path.write_text("".join(lines), encoding="utf-8")
+
+
 def margins_of(engine: Engine, spec: TaskSpec, texts: list[str]) -> list[float]:
     features = served_features(engine, spec, texts)  # fp32, as the engine pools them
     logits = features @ spec.head_weight.T + spec.head_bias  # what the engine's head computes
@@ -209,7 +223,7 @@ def main() -> None:
     )
     add_fold_args(parser)
     parser.add_argument("--out", type=Path, required=True, help="the calibrated file")
-    parser.add_argument("--min-gain", type=int, default=2, help="out-of-fold rows (default 2)")
+    parser.add_argument("--min-gain", type=int, default=2, help="out-of-fold texts (default 2)")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -221,9 +235,14 @@ def main() -> None:
     train_folds(args, run.recorded, run.rows, run.fold)
 
     margins, positive = out_of_fold(args.work, backbone, spec, run.records, run.fold)
-    delta, best, at_zero = choose_delta(margins, positive)
+    write_out_of_fold(args.work / "out-of-fold.jsonl", spec, run.records, margins)
+    # count each distinct text once, as the test and hidden splits do (a text's rows share a fold
+    # and so a margin)
+    firsts = [rows[0] for rows in members(text_groups([r["text"] for r in run.records]))]
+    delta, best, at_zero = choose_delta([margins[i] for i in firsts], [positive[i] for i in firsts])
     record: dict[str, Any] = {
         **run.describe(args),
+        "distinct_texts": len(firsts),
         "delta": round(delta, 4),
         "out_of_fold_correct": best,
         "out_of_fold_correct_at_0": at_zero,

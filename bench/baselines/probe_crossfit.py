@@ -1,6 +1,7 @@
 """The probe baseline cross-fitted on a task's training rows: how many it gets right unseen.
 
     python bench/baselines/probe_crossfit.py --tasks spam [--folds 5] [--precision bf16]
+        [--predictions DIR]
 
 Same folds as recipes/crossfit_epochs.py and recipes/crossfit_refit.py (stratified, seeded, a
 repeated text's rows in one fold: recipes/calibrate_bias.deal_folds), so its count compares row
@@ -13,6 +14,7 @@ computed once (they do not depend on the fold).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,10 +38,23 @@ from app.training.logreg import fit, select_l2  # noqa: E402
 from recipes.calibrate_bias import deal_folds  # noqa: E402
 
 
+def write_out_of_fold(
+    path: Path, texts: list[str], labels: list[str], predicted: list[int], names: list[str]
+) -> None:
+    """Each training row, its label and the probe's out-of-fold label (for paired.py)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = zip(texts, labels, predicted, strict=True)
+    lines = (json.dumps({"text": t, "label": y, "predicted": names[p]}) + "\n" for t, y, p in rows)
+    path.write_text("".join(lines), encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--predictions", type=Path, help="write DIR/<task>.jsonl: out-of-fold labels"
+    )
     args = parser.parse_args()
     device = choose_device(args.device)
     embedder = Embedder(backbone_path(args.backbone), device, args.precision, 0)
@@ -57,20 +72,26 @@ def main() -> None:
         features, targets = embedder(train.texts), torch.tensor(train.label_ids, device=device)
         labels = [names[i] for i in train.label_ids]
         fold = torch.tensor(deal_folds(labels, train.texts, args.folds, args.seed), device=device)
-        correct, by_fold = 0, []
+        correct, by_fold, predicted = 0, [], [0] * len(train.texts)
         for k in range(args.folds):
             seen, unseen = fold != k, fold == k
             with cpu_threads(device, 1):
                 groups = text_groups([train.texts[i] for i in seen.nonzero().flatten().tolist()])
                 l2, _ = select_l2(features[seen], targets[seen], len(names), args.seed, groups)
                 model = fit(features[seen], targets[seen], len(names), l2)
-            predicted = torch.tensor(model.predict(features[unseen]), device=device)
-            right = int((predicted == targets[unseen]).sum())
+            guesses = model.predict(features[unseen])
+            for row, guess in zip(unseen.nonzero().flatten().tolist(), guesses, strict=True):
+                predicted[row] = guess
+            right = int((torch.tensor(guesses, device=device) == targets[unseen]).sum())
             print(f"{name} fold {k}: L2 {l2:.0e}, {right} of {int(unseen.sum())} right")
             correct += right
             by_fold.append({"l2": l2, "correct": right, "rows": int(unseen.sum())})
         print(f"{name}: {correct} of {len(train.texts)} training rows right out of fold")
         results["tasks"][name] = {"correct": correct, "rows": len(train.texts), "folds": by_fold}
+        if args.predictions:
+            write_out_of_fold(
+                args.predictions / f"{name}.jsonl", train.texts, labels, predicted, names
+            )
         write_results(args.out, results)
 
 
