@@ -7,8 +7,9 @@ fitted rows is scored on something already seen, and the choice drifts towards m
 data's own test and hidden splits are cut by distinct text, so the rows held out here are too:
 every row of a text goes to the same side.
 
-With no repeated text, each group is one row and the orders below are exactly those of shuffling
-the rows themselves (the same seed gives the same split as before grouping existed).
+With no repeated text, each group is one row and the order is exactly that of shuffling the rows
+themselves: `held_out_split` then gives the same split, for the same seed, as before grouping
+existed (`group_folds` cuts that order into folds of sizes differing by at most one).
 """
 
 from __future__ import annotations

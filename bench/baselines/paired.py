@@ -61,8 +61,10 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 def first_of_each_text(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per distinct text (its first), as the data's test and hidden splits count them."""
-    seen: set[str] = set()
-    return [r for r in rows if not (r["text"] in seen or seen.add(r["text"]))]
+    firsts: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        firsts.setdefault(row["text"], row)
+    return list(firsts.values())
 
 
 class Scorer:

@@ -116,7 +116,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser)
     parser.add_argument("--batch-size", type=int, default=0, help="embedding batch; 0: by device")
-    parser.add_argument("--predictions", type=Path, help="write DIR/<task>.jsonl: each eval row's")
+    parser.add_argument(
+        "--predictions", type=Path, help="write DIR/<task>.jsonl: eval rows' labels"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.manual_seed(args.seed)
