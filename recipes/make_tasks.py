@@ -10,7 +10,9 @@ the epochs the validation run kept, as its shipped version was; with `final.dist
 fine-tuned teacher's cross-fitted soft labels for those rows as well (recipes/teacher.py); with
 `final.calibrate`, its decision threshold is then shifted by cross-fitting
 (recipes/calibrate_bias.py); with `final.refit`, its head is fitted again on every training row
-(`promptserve refit-head`, the L2 penalty chosen by k-fold cross-validation). The same seed on
+(`promptserve refit-head`, the L2 penalty chosen by k-fold cross-validation). The validation split
+is cut by distinct text (recipes/split.py), or by row where the entry says `"split": "rows"` (a
+file trained on its split before that changed, as `sentiment` version 2). The same seed on
 the same machine gives the same prompt; on another machine (CPU vs GPU) the figures can differ
 slightly. On this project's 2-core CPU it takes hours (SST-2 alone is 60k examples x 4 epochs at
 roughly 60-170 examples/s); on one H100 a few minutes.
@@ -47,7 +49,8 @@ def main() -> None:
     files = []
     for task in args.tasks.split(","):
         options = argparse.Namespace(epochs_scale=chosen[task]["epochs_scale"], device=args.device)
-        paths = prepare(args.data, args.work, task, limit=None)
+        by_row = chosen[task].get("split") == "rows"  # a file trained before 0c30815
+        paths = prepare(args.data, args.work, task, limit=None, by_row=by_row)
         config = chosen[task]["config"]
         train, evaluate, out = job_commands(task, config, paths, args.work, options)
         final = chosen[task].get("final")

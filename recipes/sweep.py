@@ -27,10 +27,12 @@ from recipes.split import split  # noqa: E402
 from recipes.tasks import COMMON, GRID, TASKS  # noqa: E402
 
 
-def prepare(data_root: Path, work: Path, task: str, limit: int | None) -> dict[str, Path]:
+def prepare(
+    data_root: Path, work: Path, task: str, limit: int | None, by_row: bool = False
+) -> dict[str, Path]:
     spec = TASKS[task]
     out = work / task / "data"
-    split(data_root / spec.dataset / "train.jsonl", out, fraction=0.1, seed=0)
+    split(data_root / spec.dataset / "train.jsonl", out, fraction=0.1, seed=0, by_row=by_row)
     test = data_root / spec.dataset / f"{spec.test_split}.jsonl"
     paths = {"train": out / "train.jsonl", "val": out / "val.jsonl", "test": test}
     if limit:

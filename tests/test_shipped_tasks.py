@@ -3,6 +3,7 @@ and classify; on the real data (skipped when ../shared/data is absent) they scor
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 from pathlib import Path
@@ -94,6 +95,24 @@ def test_the_reproduce_script_trains_what_ships(registry: Registry) -> None:
         if "final" in chosen:
             built = final_command(built, Path("every-row.jsonl"), chosen["final"])
         assert _options(built[4:]) == recorded, task
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data")
+def test_the_reproduce_script_cuts_the_validation_splits_the_files_were_trained_on(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """A file trained on a validation split records its training file's SHA-256; the split
+    make_tasks.py cuts (by text, or by row where chosen.json says so) must have the same bytes."""
+    from recipes.sweep import prepare
+
+    for task, chosen in CHOSEN.items():
+        spec = registry.read_spec(task, chosen["shipped"]["version"])
+        if "eval" not in spec.metrics:  # trained on every row: no split
+            continue
+        by_row = chosen.get("split") == "rows"
+        paths = prepare(DATA, tmp_path, task, limit=None, by_row=by_row)
+        digest = hashlib.sha256(paths["train"].read_bytes()).hexdigest()
+        assert digest == spec.metrics["training"]["train_sha256"], task
 
 
 def _options(argv: list[str]) -> dict[str, str]:

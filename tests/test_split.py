@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 from recipes.split import split
@@ -19,3 +20,14 @@ def test_validation_never_holds_a_text_that_training_saw(tmp_path: Path) -> None
     )
     assert {r["text"] for r in train}.isdisjoint(r["text"] for r in val)
     assert sorted(map(json.dumps, train + val)) == sorted(map(json.dumps, rows))  # nothing lost
+
+
+def test_by_row_shuffles_rows_as_splits_did_before_texts_were_kept_whole(tmp_path: Path) -> None:
+    lines = [json.dumps({"text": f"t{i % 50}", "label": "ab"[i % 2]}) for i in range(100)]
+    source = tmp_path / "train.jsonl"
+    source.write_text("".join(line + "\n" for line in lines))
+    split(source, tmp_path / "out", fraction=0.1, seed=0, by_row=True)
+    order = list(range(100))
+    random.Random(0).shuffle(order)
+    val = (tmp_path / "out" / "val.jsonl").read_text().splitlines()
+    assert val == [lines[i] for i in sorted(order[:10])]
