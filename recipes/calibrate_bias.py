@@ -50,7 +50,7 @@ from app.prompt_file import decode, encode  # noqa: E402
 from app.settings import DEFAULT_BACKBONE  # noqa: E402
 from app.task import TaskSpec  # noqa: E402
 from app.training.evaluate import served_features  # noqa: E402
-from app.training.groups import members, text_groups  # noqa: E402
+from app.training.groups import first_rows, members, text_groups  # noqa: E402
 from recipes.tasks import TASKS  # noqa: E402
 
 FOLD, OUT = Path("FOLD.jsonl"), Path("OUT.safetensors")  # placeholders in the record
@@ -236,9 +236,8 @@ def main() -> None:
 
     margins, positive = out_of_fold(args.work, backbone, spec, run.records, run.fold)
     write_out_of_fold(args.work / "out-of-fold.jsonl", spec, run.records, margins)
-    # count each distinct text once, as the test and hidden splits do (a text's rows share a fold
-    # and so a margin)
-    firsts = [rows[0] for rows in members(text_groups([r["text"] for r in run.records]))]
+    # a text's rows share a fold and so a margin: count each distinct text once
+    firsts = first_rows([r["text"] for r in run.records])
     delta, best, at_zero = choose_delta([margins[i] for i in firsts], [positive[i] for i in firsts])
     record: dict[str, Any] = {
         **run.describe(args),

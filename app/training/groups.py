@@ -33,6 +33,12 @@ def members(groups: Sequence[int]) -> list[list[int]]:
     return rows
 
 
+def first_rows(texts: Sequence[str]) -> list[int]:
+    """The first row of each distinct text, in order: the rows to count when each text counts once
+    (as the data's test and hidden splits count them)."""
+    return [rows[0] for rows in members(text_groups(texts))]
+
+
 def shuffled_groups(groups: Sequence[int], seed: int) -> list[list[int]]:
     """The groups' row lists in a seeded random order (torch's randperm over the groups)."""
     rows = members(groups)

@@ -32,6 +32,7 @@ from app.prompt_file import decode  # noqa: E402
 from app.registry import Registry  # noqa: E402
 from app.settings import DEFAULT_BACKBONE  # noqa: E402
 from app.training.evaluate import predict_local  # noqa: E402
+from app.training.groups import first_rows  # noqa: E402
 
 
 def paired_counts(truth: list[str], ours: list[str], probe: list[str]) -> dict[str, Any]:
@@ -61,10 +62,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 def first_of_each_text(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per distinct text (its first), as the data's test and hidden splits count them."""
-    firsts: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        firsts.setdefault(row["text"], row)
-    return list(firsts.values())
+    return [rows[i] for i in first_rows([r["text"] for r in rows])]
 
 
 class Scorer:

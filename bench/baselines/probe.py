@@ -32,7 +32,7 @@ from run_env import (
 )
 from scoring import accuracy, macro_f1
 from sentence_embed import embed, load_encoder, max_seq_length, normalizes
-from task_data import TaskData, load_task, parse_tasks
+from task_data import load_task, parse_tasks
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from app.training.groups import text_groups
@@ -80,7 +80,8 @@ def run_task(name: str, args: argparse.Namespace, embedder: Embedder) -> dict[st
     with stopwatch(device, seconds, "eval_s"):
         predicted = model.predict(embedder(data.eval.texts))
     if args.predictions:
-        write_predictions(args.predictions / f"{name}.jsonl", data, predicted)
+        path = args.predictions / f"{name}.jsonl"
+        write_predictions(path, data.eval.texts, data.eval.label_ids, predicted, data.labels)
     train_s = seconds["embed_train_s"] + seconds["select_l2_s"] + seconds["fit_s"]
     return {
         "accuracy": accuracy(predicted, data.eval.label_ids),
@@ -100,14 +101,15 @@ def run_task(name: str, args: argparse.Namespace, embedder: Embedder) -> dict[st
     }
 
 
-def write_predictions(path: Path, data: TaskData, predicted: list[int]) -> None:
-    """One JSON line per eval row, in file order: its text, true label and the probe's label
-    (bench/baselines/paired.py compares them with a task's, row by row)."""
+def write_predictions(
+    path: Path, texts: list[str], true: list[int], predicted: list[int], names: list[str]
+) -> None:
+    """One JSON line per row, in order: its text, true label and the probe's label, ids named by
+    `names` (bench/baselines/paired.py compares them with a task's, row by row)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = zip(data.eval.texts, data.eval.label_ids, predicted, strict=True)
+    rows = zip(texts, true, predicted, strict=True)
     lines = (
-        json.dumps({"text": t, "label": data.labels[y], "predicted": data.labels[p]}) + "\n"
-        for t, y, p in rows
+        json.dumps({"text": t, "label": names[y], "predicted": names[p]}) + "\n" for t, y, p in rows
     )
     path.write_text("".join(lines), encoding="utf-8")
 

@@ -14,13 +14,12 @@ computed once (they do not depend on the fold).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
-from probe import Embedder
+from probe import Embedder, write_predictions
 from run_env import (
     add_common_args,
     backbone_path,
@@ -36,16 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from app.training.groups import text_groups  # noqa: E402
 from app.training.logreg import fit, select_l2  # noqa: E402
 from recipes.calibrate_bias import deal_folds  # noqa: E402
-
-
-def write_out_of_fold(
-    path: Path, texts: list[str], labels: list[str], predicted: list[int], names: list[str]
-) -> None:
-    """Each training row, its label and the probe's out-of-fold label (for paired.py)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = zip(texts, labels, predicted, strict=True)
-    lines = (json.dumps({"text": t, "label": y, "predicted": names[p]}) + "\n" for t, y, p in rows)
-    path.write_text("".join(lines), encoding="utf-8")
 
 
 def main() -> None:
@@ -89,9 +78,8 @@ def main() -> None:
         print(f"{name}: {correct} of {len(train.texts)} training rows right out of fold")
         results["tasks"][name] = {"correct": correct, "rows": len(train.texts), "folds": by_fold}
         if args.predictions:
-            write_out_of_fold(
-                args.predictions / f"{name}.jsonl", train.texts, labels, predicted, names
-            )
+            path = args.predictions / f"{name}.jsonl"
+            write_predictions(path, train.texts, train.label_ids, predicted, names)
         write_results(args.out, results)
 
 
