@@ -58,7 +58,7 @@ def main() -> None:
             every_row = args.data / TASKS[task].dataset / "train.jsonl"
             if "distill" in final:  # a fine-tuned teacher's soft labels train the prompt too
                 teacher_file = args.work / task / "teacher.jsonl"
-                every_row = teacher_labels(every_row, teacher_file, final["distill"]["folds"])
+                every_row = teacher_labels(every_row, teacher_file, final["distill"])
             train = final_command(train, every_row, final)
         print("$", " ".join(train[2:]), flush=True)
         subprocess.run(train, check=True)
@@ -108,10 +108,13 @@ def refit(task: str, args: argparse.Namespace, trained: Path, rule: dict[str, in
     trained.write_bytes(refitted.read_bytes())
 
 
-def teacher_labels(train: Path, out: Path, folds: int) -> Path:
-    """recipes/teacher.py: soft labels for `train` from teachers fine-tuned on its other folds."""
+def teacher_labels(train: Path, out: Path, distill: dict[str, Any]) -> Path:
+    """recipes/teacher.py: soft labels for `train` from teachers fine-tuned on its other folds
+    (folds of rows where the entry says `"split": "rows"`: a teacher file made before they were
+    folds of texts)."""
     teacher = [sys.executable, str(Path(__file__).with_name("teacher.py")), str(train), str(out)]
-    subprocess.run([*teacher, "--folds", str(folds)], check=True)
+    by_row = ["--by-row"] if distill.get("split") == "rows" else []
+    subprocess.run([*teacher, "--folds", str(distill["folds"]), *by_row], check=True)
     return out
 
 

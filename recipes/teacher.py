@@ -8,6 +8,10 @@ a `soft_label` field. With `--folds 1` one teacher scores the rows it was traine
 al. 2015's transfer set): they come out nearly one-hot. With `--folds K` (cross-fitting) the rows
 are dealt into K folds (seeded) and each fold's soft labels come from a teacher fine-tuned on the
 other K - 1: what the teacher believes about rows it has not memorised, at K times the cost.
+A text's rows share a fold (app/training/groups.py), so no row's label comes from a teacher
+that trained on the same text; `--by-row` deals rows instead, as this script did before (the
+teacher file that question-type's version 4 was trained on). With no repeated text both give
+the same folds.
 The student softens them with its own temperature. `--eval FILE` (one teacher only) also
 prints the teacher's accuracy on held-out rows (nothing is chosen with it).
 """
@@ -25,6 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench" / "basel
 from full_finetune import Logits, fine_tune  # noqa: E402
 from run_env import backbone_path, choose_device  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.training.groups import text_groups  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(
@@ -39,6 +47,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folds", type=int, default=1, help="cross-fitting folds (1: none)")
     parser.add_argument("--eval", type=Path, help="held-out JSONL to report accuracy on")
+    parser.add_argument("--by-row", action="store_true", help="deal rows, not texts, into folds")
     args = parser.parse_args()
     if args.folds < 1 or (args.folds > 1 and args.eval):
         parser.error("--folds must be >= 1, and --eval needs --folds 1")
@@ -78,8 +87,7 @@ def cross_fit(
     texts: list[str], label_ids: list[int], n_labels: int, args: argparse.Namespace
 ) -> tuple[list[list[float]], Logits, float]:
     """Each row's probabilities from a teacher that did not train on it (all rows: --folds 1)."""
-    fold_of = [i % args.folds for i in range(len(texts))]
-    random.Random(args.seed).shuffle(fold_of)
+    fold_of = deal(texts, args.folds, args.seed, args.by_row)
     probs: list[list[float]] = [[] for _ in texts]
     seconds = 0.0
     for fold in range(args.folds):
@@ -94,6 +102,14 @@ def cross_fit(
         for i, row_probs in zip(scored, scored_probs, strict=True):
             probs[i] = row_probs
     return probs, logits, seconds
+
+
+def deal(texts: list[str], folds: int, seed: int, by_row: bool = False) -> list[int]:
+    """Each row's fold: distinct texts (rows with `by_row`) dealt round-robin, then shuffled."""
+    groups = list(range(len(texts))) if by_row else text_groups(texts)
+    fold_of_group = [g % folds for g in range(max(groups, default=-1) + 1)]
+    random.Random(seed).shuffle(fold_of_group)
+    return [fold_of_group[g] for g in groups]
 
 
 def read_rows(path: Path) -> list[dict[str, object]]:
