@@ -52,8 +52,10 @@ def main() -> None:
     if args.folds < 1 or (args.folds > 1 and args.eval):
         parser.error("--folds must be >= 1, and --eval needs --folds 1")
     rows = read_rows(args.train)
-    if len(rows) < args.folds:
-        parser.error(f"{args.train} has {len(rows)} rows: fewer than --folds {args.folds}")
+    units = len(rows) if args.by_row else len({str(row["text"]) for row in rows})
+    if units < args.folds:
+        what = "rows" if args.by_row else "distinct texts"
+        parser.error(f"{args.train} has {units} {what}: fewer than --folds {args.folds}")
     args.backbone = backbone_path(args.backbone)
     args.device = choose_device(args.device)
     labels = sorted({str(row["label"]) for row in rows})
