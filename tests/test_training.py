@@ -211,19 +211,20 @@ def test_the_training_forward_is_the_serving_forward(
 
 
 def assert_serving_computes_the_trainers_logits(
-    model: PromptClassifier, backbone: Backbone
+    model: PromptClassifier, backbone: Backbone, atol: float = 1e-5
 ) -> None:
     """The model's task file, served by the engine, gives the model's own logits."""
     spec = model.to_spec(("a", "b", "c"))
     texts = ["short", "a somewhat longer text than the first one", "three words here"]
     ids = [backbone.tokenizer(t)["input_ids"] for t in texts]
     padded, lengths = pad_batch(ids, [0, 1, 2], model.pad_id)
+    device = model.prompt.device  # the backbone's: the CPU here, the GPU in test_gpu_training
     with torch.no_grad():
-        trained = model(padded, lengths)
+        trained = model(padded.to(device), lengths.to(device)).cpu()
     engine = Engine(backbone)
     task = engine.to_device(spec, "t", 1)
-    served = torch.stack(engine.forward([Row(i, task) for i in ids]))
-    assert torch.allclose(trained, served, atol=1e-5)
+    served = torch.stack(engine.forward([Row(i, task) for i in ids])).cpu()
+    assert torch.allclose(trained, served, atol=atol)
 
 
 def test_a_trained_prompt_served_through_the_api_predicts_what_the_trainer_scored(
