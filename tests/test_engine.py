@@ -57,11 +57,12 @@ def engine(tiny_backbone: Backbone) -> Engine:
 
 
 def make_tasks(
-    engine: Engine, count: int, seed: int = 0
+    engine: Engine, count: int, seed: int = 0, head_scale: float = 1.0
 ) -> tuple[list[TaskSpec], list[DeviceTask]]:
     """Every third task pools `first`, every sixth has its own pooler (a RoBERTa-style head); the
-    others pool `cls`, `mean` and `mean-normalized`."""
+    others pool `cls`, `mean` and `mean-normalized`. Heads are N(0, 1) times `head_scale`."""
     rng = random.Random(seed)
+    g = torch.Generator().manual_seed(seed)
     specs = [
         random_spec(
             engine.backbone.hidden_size,
@@ -75,10 +76,11 @@ def make_tasks(
     hidden = engine.backbone.hidden_size
     for i in range(5, count, 6):
         pooler = {
-            "pooler_weight": torch.randn(hidden, hidden) * 0.3,
-            "pooler_bias": torch.randn(hidden),
+            "pooler_weight": torch.randn(hidden, hidden, generator=g) * 0.3,
+            "pooler_bias": torch.randn(hidden, generator=g),
         }
         specs[i] = TaskSpec(**{**specs[i].__dict__, **pooler})
+    specs = [TaskSpec(**{**s.__dict__, "head_weight": s.head_weight * head_scale}) for s in specs]
     return specs, [engine.to_device(spec, f"task{i}", 1) for i, spec in enumerate(specs)]
 
 

@@ -96,19 +96,39 @@ def max_difference(got: list[torch.Tensor], want: list[torch.Tensor]) -> float:
     return max((a - b).abs().max().item() for a, b in zip(got, want, strict=True))
 
 
-def test_fp32_mixed_batch_equals_each_input_alone(fp32: Engine) -> None:
-    _, tasks = make_tasks(fp32, 12)
+# Heads at a trained head's scale (N(0, 1/d): the shipped tasks' logits stay under 9 in size) are
+# held to the issue's bar; the N(0, 1) heads' logits reach tens on a 768-wide random BERT, where
+# fp32 rounding alone passes 1e-4 (1.8e-4 on an H100, 2026-11-28): for those the bar is relative.
+# A batching bug (a row seeing another's tokens, prompt or head) moves logits by their own size.
+HEADS = {"trained-size": lambda d: d**-0.5, "N(0,1)": lambda d: 1.0}
+RELATIVE = 1e-5  # of the largest logit
+
+
+def assert_within_bar(heads: str, difference: float, got: list[torch.Tensor], what: str) -> None:
+    largest = max(t.abs().max().item() for t in got)
+    print(f"\n{DEVICE} fp32, {what}, {heads} heads: {difference:.2e} (largest logit {largest:.1f})")
+    if heads == "trained-size":
+        assert difference <= TOLERANCE
+    else:
+        assert difference <= RELATIVE * largest
+
+
+@pytest.mark.parametrize("heads", HEADS)
+def test_fp32_mixed_batch_equals_each_input_alone(fp32: Engine, heads: str) -> None:
+    scale = HEADS[heads](fp32.backbone.hidden_size)
+    _, tasks = make_tasks(fp32, 12, head_scale=scale)
     rng = random.Random(1)
     rows = [Row(tokenize(fp32, rng.choice(TEXTS)), rng.choice(tasks)) for _ in range(64)]
     batched = fp32.forward(rows)
     alone = [fp32.forward([row])[0] for row in rows]
-    difference = max_difference(batched, alone)
-    print(f"\n{DEVICE} fp32, 64 rows of 12 tasks: max |batched - alone| = {difference:.2e}")
-    assert difference <= TOLERANCE
+    what = "64 rows of 12 tasks: max |batched - alone|"
+    assert_within_bar(heads, max_difference(batched, alone), alone, what)
 
 
-def test_fp32_engine_matches_reference_formula(fp32: Engine) -> None:
-    specs, tasks = make_tasks(fp32, 6, seed=20)
+@pytest.mark.parametrize("heads", HEADS)
+def test_fp32_engine_matches_reference_formula(fp32: Engine, heads: str) -> None:
+    scale = HEADS[heads](fp32.backbone.hidden_size)
+    specs, tasks = make_tasks(fp32, 6, seed=20, head_scale=scale)
     rows, expected = [], []
     for spec, task in zip(specs, tasks, strict=True):
         for text in TEXTS[:4]:
@@ -116,8 +136,7 @@ def test_fp32_engine_matches_reference_formula(fp32: Engine) -> None:
             rows.append(Row(ids, task))
             expected.append(reference_logits(fp32.backbone, spec, ids))
     difference = max_difference(fp32.forward(rows), expected)
-    print(f"\n{DEVICE} fp32, 24 rows: max |engine - formula| = {difference:.2e}")
-    assert difference <= TOLERANCE
+    assert_within_bar(heads, difference, expected, "24 rows: max |engine - formula|")
 
 
 def random_tasks(engine: Engine, count: int, seed: int) -> list[TaskSpec]:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue 2's GPU checks in one go, for the lent GPU machine (Python 3.12 with torch and
 # transformers, no web stack, no network): install the carried wheels, show the GPU, build a
-# random-weight bert-base, run tests/test_gpu.py, run the benchmark at seq 128. About 3 minutes;
-# every step is time-boxed (620 s at worst), so one hang cannot eat the others' time.
+# random-weight bert-base, run tests/test_gpu.py and tests/test_gpu_training.py, run the
+# benchmark at seq 128. About 3 minutes; every step is time-boxed (620 s at worst), so one hang
+# cannot eat the others' time.
 #
 # Here first, once:  bench/gpu/prepare.sh   (fills .whl/: wheels, and the default backbone's
 #                                            tokenizer and fp16 weights; ~49 MB)
@@ -70,7 +71,8 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
   step "install wheels from $WHEELS into $SITE" 60 "$PYTHON" -m pip install -q --no-index \
     --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHEELS"/*.whl || {
     echo "cannot go on without the web stack"; exit 1; }
-  export PYTHONPATH="$SITE:$PWD"
+  # the default backbone (tests/test_gpu_training.py's tiny BERT borrows its tokenizer)
+  export PYTHONPATH="$(bash bench/gpu/shim.sh "$MINILM" "$WORK/shim"):$SITE:$PWD"
 else
   export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
@@ -86,7 +88,7 @@ step "build backbone $BACKBONE" 90 \
   "${build_flags[@]}" || { echo "cannot go on without a backbone"; exit 1; }
 step "GPU tests" 120 env PROMPTSERVE_GPU_TEST_BACKBONE="$BACKBONE" \
   PROMPTSERVE_GPU_TEST_TRAINED_BACKBONE="$TRAINED" \
-  "$PYTHON" -m pytest tests/test_gpu.py -rA -p no:cacheprovider
+  "$PYTHON" -m pytest tests/test_gpu.py tests/test_gpu_training.py -rA -p no:cacheprovider
 bench=("$PYTHON" bench/run_bench.py --device "$DEVICE" --backbone "$BACKBONE" --precision bf16
        --prompt-len 20 --text-tokens 108 --loadgen asyncio --rounds 1 --quiet-timeout 5
        --ready-timeout 90 "${bench_flags[@]}")
