@@ -10,6 +10,11 @@
 # Then, on the device (carry [".whl"]):  bash recipes/gpu_crossfit.sh
 # Dry run here (CPU, a few minutes): SMALL=1 SKIP_INSTALL=1 bash recipes/gpu_crossfit.sh
 #
+# Budget: on an H100 with 14 jobs at once, a spam fold job (8 epochs of ~3,100 rows in batches of
+# 16, each epoch scored) took about 150 s: the first run (2026-11-28, SELECT_S=330) finished 25
+# jobs, 5 of the plan's 14 variants. The whole plan needs about 5 rounds of 14 (~750 s) plus the
+# confirmation (~150 s): more than one call's 600 s.
+#
 # Under $OUT (default ./out): run.log, tests.log, crossfit.json (the record), logs.tar (every fold
 # job's training log), nvidia-smi.txt.
 set -uo pipefail
@@ -61,5 +66,5 @@ echo "crossfit: exit $? after $((SECONDS - started)) s"
 tail -c 3000 "$OUT/crossfit.log"
 wait $tests
 tail -n 25 "$OUT/tests.log"
-tar -C "$WORK/sweep" -cf "$OUT/logs.tar" --wildcards '*/*.log' 2>/dev/null
+(cd "$WORK/sweep" && find . -name '*.log' -print0 | tar --null -T - -cf -) > "$OUT/logs.tar"
 ls -la "$OUT"
