@@ -21,9 +21,8 @@ from app.engine import Engine
 from app.task import POOLINGS
 from app.training.config import TrainConfig
 from app.training.evaluate import predict_local
-from app.training.model import PromptClassifier
 from app.training.trainer import autocast_dtype, train
-from tests.test_training import assert_serving_computes_the_trainers_logits, synthetic
+from tests.test_training import assert_random_task_trains_as_served, synthetic
 
 DEVICE = os.environ.get("PROMPTSERVE_GPU_TEST_DEVICE", "cuda")
 
@@ -76,8 +75,4 @@ def test_training_on_the_device_learns_and_leaves_the_backbone_untouched(
 def test_the_training_forward_is_the_serving_forward_on_the_device(
     pooling: str, device_trainer: Backbone
 ) -> None:
-    torch.manual_seed(0)
-    model = PromptClassifier(device_trainer, torch.randn(5, 32) * 0.5, 3, pooling)  # type: ignore[arg-type]
-    torch.nn.init.normal_(model.head.weight)
-    model.to(device_trainer.device)
-    assert_serving_computes_the_trainers_logits(model, device_trainer, atol=1e-4)  # the bar
+    assert_random_task_trains_as_served(pooling, device_trainer, atol=1e-4)  # the bar

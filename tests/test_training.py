@@ -204,10 +204,17 @@ def test_the_training_forward_is_the_serving_forward(
     pooling: str, trainer_backbone: Backbone
 ) -> None:
     """Training and serving must compute the same logits for a task, whatever its pooling."""
+    assert_random_task_trains_as_served(pooling, trainer_backbone)
+
+
+def assert_random_task_trains_as_served(
+    pooling: str, backbone: Backbone, atol: float = 1e-5
+) -> None:
+    """A random 5-vector task on the tiny BERT, on the backbone's device: see below."""
     torch.manual_seed(0)
-    model = PromptClassifier(trainer_backbone, torch.randn(5, 32) * 0.5, 3, pooling)  # type: ignore[arg-type]
+    model = PromptClassifier(backbone, torch.randn(5, 32) * 0.5, 3, pooling)  # type: ignore[arg-type]
     torch.nn.init.normal_(model.head.weight)
-    assert_serving_computes_the_trainers_logits(model, trainer_backbone)
+    assert_serving_computes_the_trainers_logits(model.to(backbone.device), backbone, atol)
 
 
 def assert_serving_computes_the_trainers_logits(
