@@ -19,7 +19,7 @@ import torch
 from app.backbone import load_backbone
 from app.engine import Engine, Row
 from app.registry import Registry
-from app.task import TaskSpec
+from app.task import POOLINGS, TaskSpec
 
 SENTENCES = [
     "a gripping, beautifully shot film with a script that never lets up",
@@ -47,11 +47,8 @@ def random_tasks(engine: Engine, count: int, seed: int) -> list[TaskSpec]:
         labels = tuple(f"l{j}" for j in range(2 + i % 5))
         prompt = vocab[torch.randint(0, vocab.shape[0], (20,), generator=g)]
         weight = torch.randn(len(labels), hidden, generator=g) / hidden**0.5 * 8
-        specs.append(
-            TaskSpec(
-                prompt, weight, torch.zeros(len(labels)), labels, ("mean", "cls", "first")[i % 3]
-            )
-        )
+        pooling = POOLINGS[i % len(POOLINGS)]
+        specs.append(TaskSpec(prompt, weight, torch.zeros(len(labels)), labels, pooling))
     return specs
 
 
