@@ -9,6 +9,7 @@
 #              mkdir -p .whl/data && cp -r ../shared/data/sms_spam .whl/data/
 # Then, on the device (carry [".whl"]):  bash recipes/gpu_crossfit.sh
 # Dry run here (CPU, a few minutes): SMALL=1 SKIP_INSTALL=1 bash recipes/gpu_crossfit.sh
+# To go on with a run its deadline cut short: carry its logs.tar too and set RESUME=that file.
 #
 # Budget: on an H100 with 14 jobs at once, a spam fold job (8 epochs of ~3,100 rows in batches of
 # 16, each epoch scored) took about 150 s: the first run (2026-11-28, SELECT_S=330) finished 25
@@ -58,6 +59,10 @@ timeout 45 python3 bench/gpu/environment.py || { echo "cannot go on: imports fai
 ) > "$OUT/tests.log" 2>&1 &
 tests=$!
 
+# RESUME=FILE: an earlier run's logs.tar; its finished fold jobs are read, not trained again
+if [ -n "${RESUME:-}" ]; then
+  mkdir -p "$WORK/sweep" && tar -C "$WORK/sweep" -xf "$RESUME" || { echo "bad RESUME"; exit 1; }
+fi
 started=$SECONDS
 timeout $((SELECT_S + CONFIRM_S + 60)) python3 recipes/crossfit_sweep.py --plan "$PLAN" \
   --data "$DATA" --work "$WORK/sweep" --jobs "$JOBS" --deadline-s "$SELECT_S" \
