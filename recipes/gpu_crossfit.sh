@@ -12,8 +12,8 @@
 # To go on with a run its deadline cut short: carry its logs.tar too and set RESUME=that file.
 #
 # Budget: on an H100 with 14 jobs at once, a spam fold job (8 epochs of ~3,100 rows in batches of
-# 16, each epoch scored) took about 150 s: the first run (2026-11-28, SELECT_S=330) finished 25
-# jobs, 5 of the plan's 14 variants. The whole plan needs about 5 rounds of 14 (~750 s) plus the
+# 16, each epoch scored) takes roughly 150 s (an estimate: the first run, 2026-11-28, SELECT_S=330,
+# finished 25 jobs, 5 of the plan's 14 variants; its per-job logs were lost). The whole plan needs about 5 rounds of 14 (~750 s) plus the
 # confirmation (~150 s): more than one call's 600 s.
 #
 # Under $OUT (default ./out): run.log, tests.log, crossfit.json (the record), logs.tar (every fold
