@@ -39,6 +39,7 @@ from safetensors import safe_open
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.training.groups import first_rows  # noqa: E402
 from recipes.calibrate_bias import deal_folds, fold_command, report  # noqa: E402
 from recipes.crossfit_epochs import _without, epoch_accuracies  # noqa: E402
 from recipes.tasks import TASKS  # noqa: E402
@@ -78,18 +79,15 @@ def write_folds(work: Path, rows: list[str], seed: int, folds: int) -> list[int]
     distinct texts, each once) under `work`; returns each fold's count of distinct texts."""
     work.mkdir(parents=True, exist_ok=True)
     records = [json.loads(row) for row in rows]
-    fold = deal_folds([r["label"] for r in records], [r["text"] for r in records], folds, seed)
+    texts = [r["text"] for r in records]
+    fold = deal_folds([r["label"] for r in records], texts, folds, seed)
+    firsts = first_rows(texts)  # a text's rows share its fold: its first row stands for it
     sizes = []
     for k in range(folds):
         (work / f"fold{k}-train.jsonl").write_text(
             "".join(row for row, f in zip(rows, fold, strict=True) if f != k)
         )
-        seen: set[str] = set()
-        held: list[str] = []
-        for row, record, f in zip(rows, records, fold, strict=True):
-            if f == k and record["text"] not in seen:
-                seen.add(record["text"])
-                held.append(row)
+        held = [rows[i] for i in firsts if fold[i] == k]
         (work / f"fold{k}-eval.jsonl").write_text("".join(held))
         sizes.append(len(held))
     return sizes
@@ -102,9 +100,12 @@ def make_jobs(
     jobs = []
     for name, flags in variants.items():
         for k, size in enumerate(sizes):
-            words = with_flags(base, {**flags, "--train": str(work / f"fold{k}-train.jsonl")})
-            words = with_flags(words, {"--out": str(work / f"{name}-fold{k}.safetensors")})
-            words = with_flags(words, {"--eval": str(work / f"fold{k}-eval.jsonl")})
+            paths = {
+                "--train": str(work / f"fold{k}-train.jsonl"),
+                "--out": str(work / f"{name}-fold{k}.safetensors"),
+                "--eval": str(work / f"fold{k}-eval.jsonl"),
+            }
+            words = with_flags(base, {**flags, **paths})
             epochs = int(words[words.index("--epochs") + 1])
             jobs.append(Job(name, k, words, work / f"{name}-fold{k}.log", epochs, size))
     return jobs
