@@ -13,7 +13,8 @@ recorded command is the baseline, and variants: flags that replace or join that 
    and hidden splits count them) as `--eval`: the trainer scores them as served after every epoch.
    A variant's score is its best epoch's count of held-out texts right, summed over the folds.
 2. The rule: the best candidate must beat every `noise` variant (the baseline's recipe with other
-   training seeds, the baseline itself among them) by `min_lead` texts.
+   training seeds, the baseline itself among them) by `min_lead` texts, and every count in the
+   plan's optional `floor` (noise variants' counts from an earlier run on the same folds).
 3. Confirm: on folds dealt with `confirm_seed` (never used to choose), the winner at its best
    epoch count and the baseline as recorded train again; the winner passes if it gets `min_gain`
    more texts right (each at its last epoch, as a training run on every row would ship).
@@ -157,8 +158,14 @@ def best_epoch(by_epoch: dict[int, int]) -> tuple[int, int]:
     return epoch, by_epoch[epoch]
 
 
-def choose(scores: dict[str, tuple[int, int] | None], noise: list[str], min_lead: int) -> dict:
-    """The rule's step 2: the best candidate, and whether it beats every noise variant."""
+def choose(
+    scores: dict[str, tuple[int, int] | None],
+    noise: list[str],
+    min_lead: int,
+    measured: dict[str, int] | None = None,
+) -> dict:
+    """The rule's step 2: the best candidate, and whether it beats every noise variant (and
+    every count in `measured`: a plan's `floor`, noise counts from an earlier run)."""
     candidates = {n: s for n, s in scores.items() if n not in noise and s is not None}
     floor = [s[1] for n, s in scores.items() if n in noise and s is not None]
     if not candidates or len(floor) != len(noise):
@@ -168,7 +175,7 @@ def choose(scores: dict[str, tuple[int, int] | None], noise: list[str], min_lead
             "why": "a noise variant or every candidate missing",
         }
     winner = max(candidates, key=lambda n: (candidates[n][1], -candidates[n][0]))
-    lead = candidates[winner][1] - max(floor)
+    lead = candidates[winner][1] - max([*floor, *(measured or {}).values()])
     return {"winner": winner, "epochs": candidates[winner][0], "lead": lead,
             "passes": lead >= min_lead}  # fmt: skip
 
@@ -226,7 +233,7 @@ def main() -> None:
     done = run_jobs(jobs, args.jobs, started + args.deadline_s)
     by_variant = {n: totals(done, n, plan["folds"]) for n in plan["variants"]}
     scores = {n: (best_epoch(t) if t else None) for n, t in by_variant.items()}
-    decision = choose(scores, plan["noise"], plan["min_lead"])
+    decision = choose(scores, plan["noise"], plan["min_lead"], plan.get("floor"))
     record.update(distinct_texts=sum(sizes), select_seed=plan["select_seed"],
                   by_variant=by_variant, scores=scores, decision=decision,
                   select_seconds=round(time.monotonic() - started, 1))  # fmt: skip

@@ -61,6 +61,13 @@ def test_a_candidate_must_beat_every_noise_seed_by_the_lead() -> None:
     assert not choose({**scores, "v9-seed1": None}, noise, min_lead=0)["passes"]
 
 
+def test_a_plans_floor_from_an_earlier_run_raises_the_bar() -> None:
+    scores = {"v9": (5, 100), "m20": (3, 106)}
+    assert choose(scores, ["v9"], min_lead=3, measured={"v9-seed1 (H100)": 103})["passes"]
+    beaten = choose(scores, ["v9"], min_lead=3, measured={"v9-seed2 (H100)": 104})
+    assert beaten["lead"] == 2 and not beaten["passes"]
+
+
 def test_jobs_train_on_their_folds_and_score_every_epoch(tmp_path: Path, tiny_backbone_dir) -> None:  # type: ignore[no-untyped-def]
     sizes = write_folds(tmp_path, rows(60), seed=0, folds=2)
     base = ["train", "--task", "t", "--epochs", "2", "--prompt-len", "2", "--precision", "fp32",
