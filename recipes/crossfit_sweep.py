@@ -70,8 +70,8 @@ def recorded_command(path: Path) -> str:
     return str(json.loads(metadata["metrics"])["training"]["command"])
 
 
-def recorded_epochs(command: str) -> int:
-    words = command.split()
+def epochs_of(words: list[str]) -> int:
+    """The `--epochs` value of a command's words."""
     return int(words[words.index("--epochs") + 1])
 
 
@@ -107,8 +107,7 @@ def make_jobs(
                 "--eval": str(work / f"fold{k}-eval.jsonl"),
             }
             words = with_flags(base, {**flags, **paths})
-            epochs = int(words[words.index("--epochs") + 1])
-            jobs.append(Job(name, k, words, work / f"{name}-fold{k}.log", epochs, size))
+            jobs.append(Job(name, k, words, work / f"{name}-fold{k}.log", epochs_of(words), size))
     return jobs
 
 
@@ -118,7 +117,8 @@ def run_jobs(jobs: list[Job], parallel: int, deadline: float) -> dict[tuple[str,
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def one(job: Job) -> dict[int, int] | None:
-        if not _complete(job):
+        scored = _scored(job)
+        if scored is None:
             left = deadline - time.monotonic()
             if left < 1:
                 return None
@@ -129,18 +129,22 @@ def run_jobs(jobs: list[Job], parallel: int, deadline: float) -> dict[tuple[str,
                                    timeout=left, check=False)  # fmt: skip
                 except subprocess.TimeoutExpired:
                     return None
-            if not _complete(job):
-                return None
-        scored = epoch_accuracies(job.log.read_text())
-        return {e: round(a * job.held_out) for e, a in scored.items()}
+            scored = _scored(job)
+        return scored
 
     with ThreadPoolExecutor(parallel) as pool:
         done = list(pool.map(one, jobs))
     return {(j.variant, j.fold): d for j, d in zip(jobs, done, strict=True) if d is not None}
 
 
-def _complete(job: Job) -> bool:
-    return job.log.exists() and len(epoch_accuracies(job.log.read_text())) == job.epochs + 1
+def _scored(job: Job) -> dict[int, int] | None:
+    """{epoch: held-out texts right} from a complete log (warm start and every epoch), else None."""
+    if not job.log.exists():
+        return None
+    scored = epoch_accuracies(job.log.read_text())
+    if len(scored) != job.epochs + 1:
+        return None
+    return {e: round(a * job.held_out) for e, a in scored.items()}
 
 
 def totals(done: dict[tuple[str, int], dict], variant: str, folds: int) -> dict[int, int] | None:
@@ -192,7 +196,7 @@ def confirm(
     work = args.work / "confirm"
     sizes = write_folds(work, rows, plan["confirm_seed"], plan["folds"])
     winner = {**plan["variants"][decision["winner"]], "--epochs": str(decision["epochs"])}
-    pair = {"winner": winner, "baseline": {"--epochs": str(recorded_epochs(recorded))}}
+    pair = {"winner": winner, "baseline": {"--epochs": str(epochs_of(recorded.split()))}}
     deadline = time.monotonic() + args.confirm_deadline_s
     done = run_jobs(make_jobs(work, base, pair, sizes), args.jobs, deadline)
     last: dict[str, int | None] = {}

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -28,11 +27,7 @@ from tests.test_engine import TEXTS, make_tasks, tokenize  # noqa: E402
 
 
 def measure(engine: Engine, scale: float) -> tuple[float, float]:
-    specs, _ = make_tasks(engine, 12)
-    tasks = [
-        engine.to_device(replace(s, head_weight=s.head_weight * scale), f"t{i}", 1)
-        for i, s in enumerate(specs)
-    ]
+    _, tasks = make_tasks(engine, 12, head_scale=scale)
     rng = random.Random(1)
     rows = [Row(tokenize(engine, rng.choice(TEXTS)), rng.choice(tasks)) for _ in range(64)]
     batched = engine.forward(rows)
