@@ -56,12 +56,19 @@ from recipes.tasks import TASKS  # noqa: E402
 FOLD, OUT = Path("FOLD.jsonl"), Path("OUT.safetensors")  # placeholders in the record
 
 
-def deal_folds(labels: list[str], texts: list[str], folds: int, seed: int) -> list[int]:
+def deal_folds(
+    labels: list[str],
+    texts: list[str],
+    folds: int,
+    seed: int,
+    groups: list[int] | None = None,
+) -> list[int]:
     """Each row's fold: every label's distinct texts shuffled (seeded) and dealt round-robin, each
     text's rows with it (app.training.groups: a repeated text is never both seen and unseen).
-    With no repeated text this is every label's rows shuffled and dealt."""
+    With no repeated text this is every label's rows shuffled and dealt. `groups` (one label's
+    rows each, e.g. recipes/campaigns.campaign_groups) deals coarser groups the same way."""
     assignment = [0] * len(labels)
-    groups = text_groups(texts)
+    groups = text_groups(texts) if groups is None else groups
     rows_of = members(groups)
     rng = random.Random(seed)
     for label in sorted(set(labels)):

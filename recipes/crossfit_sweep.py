@@ -8,9 +8,11 @@ recipes apart. Here the plan (JSON, fixed before any run) names the task, the pr
 recorded command is the baseline, and variants: flags that replace or join that command.
 
 1. Select: the training file is dealt into folds (recipes/calibrate_bias.deal_folds: stratified,
-   a repeated text's rows in one fold) with the plan's `select_seed`. Every variant trains on the
-   other folds of each for `max_epochs`, its held-out fold's distinct texts (each once, as the test
-   and hidden splits count them) as `--eval`: the trainer scores them as served after every epoch.
+   a repeated text's rows in one fold; with the plan's `"grouping": "campaign"`, a campaign's
+   texts in one fold, recipes/campaigns.py) with the plan's `select_seed`. Every variant trains
+   on the other folds of each for `max_epochs`, its held-out fold's distinct texts (each once, as
+   the test and hidden splits count them) as `--eval`: the trainer scores them as served after
+   every epoch.
    A variant's score is its best epoch's count of held-out texts right, summed over the folds.
 2. The rule: the best candidate must beat every `noise` variant (the baseline's recipe with other
    training seeds, the baseline itself among them) by `min_lead` texts, and every count in the
@@ -42,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.training.groups import first_rows  # noqa: E402
 from recipes.calibrate_bias import deal_folds, fold_command, report  # noqa: E402
+from recipes.campaigns import grouping_of  # noqa: E402
 from recipes.crossfit_epochs import _without, epoch_accuracies  # noqa: E402
 from recipes.tasks import TASKS  # noqa: E402
 
@@ -75,13 +78,16 @@ def epochs_of(words: list[str]) -> int:
     return int(words[words.index("--epochs") + 1])
 
 
-def write_folds(work: Path, rows: list[str], seed: int, folds: int) -> list[int]:
+def write_folds(
+    work: Path, rows: list[str], seed: int, folds: int, grouping: str = "text"
+) -> list[int]:
     """fold{k}-train.jsonl (every row of the other folds) and fold{k}-eval.jsonl (fold k's
-    distinct texts, each once) under `work`; returns each fold's count of distinct texts."""
+    distinct texts, each once) under `work`; returns each fold's count of distinct texts.
+    `grouping` "campaign" keeps a campaign's texts in one fold (recipes/campaigns.py)."""
     work.mkdir(parents=True, exist_ok=True)
     records = [json.loads(row) for row in rows]
-    texts = [r["text"] for r in records]
-    fold = deal_folds([r["label"] for r in records], texts, folds, seed)
+    texts, labels = [r["text"] for r in records], [r["label"] for r in records]
+    fold = deal_folds(labels, texts, folds, seed, grouping_of(grouping, texts, labels))
     firsts = first_rows(texts)  # a text's rows share its fold: its first row stands for it
     sizes = []
     for k in range(folds):
@@ -92,6 +98,11 @@ def write_folds(work: Path, rows: list[str], seed: int, folds: int) -> list[int]
         (work / f"fold{k}-eval.jsonl").write_text("".join(held))
         sizes.append(len(held))
     return sizes
+
+
+def plan_grouping(plan: dict[str, Any]) -> str:
+    """How the plan's folds keep rows together: "text" (the default) or "campaign"."""
+    return str(plan.get("grouping", "text"))
 
 
 def make_jobs(
@@ -194,7 +205,7 @@ def confirm(
 ) -> dict[str, Any]:
     """The rule's step 3: the winner and the baseline again, on folds that chose nothing."""
     work = args.work / "confirm"
-    sizes = write_folds(work, rows, plan["confirm_seed"], plan["folds"])
+    sizes = write_folds(work, rows, plan["confirm_seed"], plan["folds"], plan_grouping(plan))
     winner = {**plan["variants"][decision["winner"]], "--epochs": str(decision["epochs"])}
     pair = {"winner": winner, "baseline": {"--epochs": str(epochs_of(recorded.split()))}}
     deadline = time.monotonic() + args.confirm_deadline_s
@@ -232,7 +243,7 @@ def main() -> None:
     base = fold_command(recorded, Path("FOLD"), Path("OUT"))
     base = with_flags(base, {"--epochs": str(plan["max_epochs"])})
     select = args.work / "select"
-    sizes = write_folds(select, rows, plan["select_seed"], plan["folds"])
+    sizes = write_folds(select, rows, plan["select_seed"], plan["folds"], plan_grouping(plan))
     jobs = make_jobs(select, base, plan["variants"], sizes)
     done = run_jobs(jobs, args.jobs, started + args.deadline_s)
     by_variant = {n: totals(done, n, plan["folds"]) for n in plan["variants"]}

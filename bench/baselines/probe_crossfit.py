@@ -4,7 +4,8 @@
         [--predictions DIR]
 
 Same folds as recipes/crossfit_epochs.py and recipes/crossfit_refit.py (stratified, seeded, a
-repeated text's rows in one fold: recipes/calibrate_bias.deal_folds), so its count compares row
+repeated text's rows in one fold: recipes/calibrate_bias.deal_folds; with `--grouping campaign`,
+a campaign's, as recipes/crossfit_sweep.py deals them for such a plan), so its count compares row
 for row with theirs. In each fold the probe is made exactly as probe.py makes it on the whole
 train split: L2 chosen on a seeded 10 % validation split of the fold's training rows (whole
 texts), then fitted on all of them; it then scores the held-out fold. The embeddings are
@@ -35,12 +36,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from app.training.groups import text_groups  # noqa: E402
 from app.training.logreg import fit, select_l2  # noqa: E402
 from recipes.calibrate_bias import deal_folds  # noqa: E402
+from recipes.campaigns import GROUPINGS, grouping_of  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--grouping", choices=GROUPINGS, default="text", help="what one fold keeps together"
+    )
     parser.add_argument(
         "--predictions", type=Path, help="write DIR/<task>.jsonl: out-of-fold labels"
     )
@@ -50,6 +55,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "baseline": "logistic-regression probe, cross-fitted on the training rows",
         "folds": args.folds,
+        "grouping": args.grouping,
         "seed": args.seed,
         "autocast": str(embedder.dtype) if embedder.dtype else "none (fp32)",
         "device_name": device_name(device),
@@ -60,7 +66,9 @@ def main() -> None:
         train, names = data.train, data.labels
         features, targets = embedder(train.texts), torch.tensor(train.label_ids, device=device)
         labels = [names[i] for i in train.label_ids]
-        fold = torch.tensor(deal_folds(labels, train.texts, args.folds, args.seed), device=device)
+        kept = grouping_of(args.grouping, train.texts, labels)
+        dealt = deal_folds(labels, train.texts, args.folds, args.seed, kept)
+        fold = torch.tensor(dealt, device=device)
         correct, by_fold, predicted = 0, [], [0] * len(train.texts)
         for k in range(args.folds):
             seen, unseen = fold != k, fold == k
