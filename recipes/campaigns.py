@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from app.training.groups import text_groups
+from app.training.groups import first_rows, text_groups
 
 
 def shingles(text: str, n: int = 5) -> frozenset[str]:
@@ -38,7 +38,7 @@ def campaign_groups(
     """Each row's campaign, numbered in order of first appearance. Rows with the same text share
     one; with no links this is exactly app.training.groups.text_groups."""
     by_text = text_groups(texts)
-    distinct = _first_of_each(by_text)
+    distinct = first_rows(texts)  # by_text's group g is the text of row distinct[g]
     parent = list(range(len(distinct)))
 
     def root(x: int) -> int:
@@ -52,14 +52,6 @@ def campaign_groups(
         parent[root(a)] = root(b)
     index: dict[int, int] = {}
     return [index.setdefault(root(g), len(index)) for g in by_text]
-
-
-def _first_of_each(groups: Sequence[int]) -> list[int]:
-    """The first row of each group, by group index."""
-    first: dict[int, int] = {}
-    for row, group in enumerate(groups):
-        first.setdefault(group, row)
-    return [first[g] for g in range(len(first))]
 
 
 def _links(
