@@ -87,6 +87,13 @@ GRID: dict[str, list[str]] = {
         *["--probe-l2", "1.8e-4", "--weight-decay", "0.024", "--batch-size", "16"],
         *["--pooling", "mean-normalized"],
     ],
+    # Seventh (2026-11-28, recipes/campaign-sweep-cpu.json): the same with a prompt rate of 3e-3,
+    # chosen on folds that hold out whole spam campaigns (spam's version 11).
+    "m5-lr3e-3-l2-wd-bs16-norm": [
+        *["--prompt-len", "5", "--prompt-lr", "3e-3", "--head-lr", "4.1e-3"],
+        *["--probe-l2", "1.8e-4", "--weight-decay", "0.024", "--batch-size", "16"],
+        *["--pooling", "mean-normalized"],
+    ],
     "m5-lr1e-2-bs16-norm": [
         *["--prompt-len", "5", "--prompt-lr", "1e-2", "--head-lr", "5.4e-3"],
         *["--probe-l2", "3.4e-6", "--batch-size", "16", "--pooling", "mean-normalized"],
