@@ -53,7 +53,7 @@ def test_an_unknown_grouping_is_refused() -> None:
 
 
 def test_campaign_folds_never_split_a_campaign(tmp_path: Path) -> None:
-    spam = [t.replace("Jane", f"friend {i}") for i in range(6) for t in CAMPAIGN[:1]]
+    spam = [CAMPAIGN[0].replace("Jane", f"friend {i}") for i in range(6)]
     spam += [f"Free entry {i}: text WIN{i} to 8008{i}" for i in range(10)]
     ham = [f"see you at {i} by the station, love" for i in range(40)]
     data = [json.dumps({"text": t, "label": "spam"}) + "\n" for t in spam]
